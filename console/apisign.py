@@ -1,0 +1,217 @@
+"""Signed APIs: the server API (RSA under the customer's key) and the client API (HMAC).
+
+Signed string, exactly: method, path, timestamp (Unix ms), nonce and the lowercase
+hex SHA-256 of the raw body, joined by "\\n". Server API: RSA PKCS#1 v1.5 with
+SHA-256 under the app's uploaded public key, base64 with + -> - and / -> _.
+Client API: HMAC-SHA256 under the AppSecret, encoded the same way.
+
+A bad or missing signature, a timestamp more than five minutes off or a reused
+nonce gives -1 and changes nothing; the Push API switch off gives 3032.
+
+Server API guards (console/security/api.py): a source address outside the app's
+allowlist gives HTTP 403 with 3028 INVALID_PARAM and a detail; more calls than the
+app's per-minute limit give HTTP 429 with 3028 and a Retry-After header; a body over
+DATA_UPLOAD_MAX_MEMORY_SIZE gives HTTP 413 with 3028. Every refusal is audited as
+`api.refused` with its code and reason (never a header value or the body).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from campaigns.codes import ApiCode, PushError
+
+from .keys import rsa_verify, urlsafe_b64
+from .models import ApiNonce, App, KeyConfig
+from .security.api import audit_refusal, check_rate, check_source
+
+logger = logging.getLogger(__name__)
+
+HEADER_APP_KEY = "X-Pushdeck-App-Key"
+HEADER_TIMESTAMP = "X-Pushdeck-Timestamp"
+HEADER_NONCE = "X-Pushdeck-Nonce"
+HEADER_SIGNATURE = "X-Pushdeck-Signature"
+
+# HTTP status for each kind of refusal; the body always carries the SPEC code.
+HTTP_STATUS = {
+    ApiCode.SUCCESS: 200,
+    ApiCode.SIGNATURE_MISMATCH: 401,
+    ApiCode.REST_API_SWITCH_NOT_OPEN: 403,
+    ApiCode.APPID_WRONG: 404,
+    ApiCode.SYSTEM_ERROR: 500,
+}
+
+
+def signed_string(*, method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
+    return "\n".join([method.upper(), path, timestamp, nonce, hashlib.sha256(body).hexdigest()]).encode("utf-8")
+
+
+def hmac_signature(secret: str, data: bytes) -> str:
+    return urlsafe_b64(hmac.new(secret.encode("utf-8"), data, hashlib.sha256).digest())
+
+
+def api_response(code: ApiCode, message: str = "", *, request_id: str = "", status: int | None = None, **extra):
+    code = ApiCode(code)
+    body = {"resultCode": int(code), "resultMsg": code.name, "requestId": request_id or uuid.uuid4().hex}
+    if message and code != ApiCode.SUCCESS:
+        body["detail"] = message
+    body.update(extra)
+    return JsonResponse(body, status=status or HTTP_STATUS.get(code, 400), json_dumps_params={"ensure_ascii": False})
+
+
+def _headers(request: HttpRequest) -> tuple[str, str, str, str]:
+    get = request.headers.get
+    return (get(HEADER_APP_KEY, ""), get(HEADER_TIMESTAMP, ""), get(HEADER_NONCE, ""), get(HEADER_SIGNATURE, ""))
+
+
+def _check_fresh(timestamp: str, nonce: str, now_ms: int) -> None:
+    if not timestamp.isdigit() or not nonce or len(nonce) > 128:
+        raise PushError(ApiCode.SIGNATURE_MISMATCH, "missing or malformed timestamp or nonce")
+    if abs(now_ms - int(timestamp)) > settings.PUSHDECK_API_CLOCK_SKEW_SECONDS * 1000:
+        raise PushError(ApiCode.SIGNATURE_MISMATCH, "timestamp is more than 5 minutes off")
+
+
+def _remember_nonce(app: App, nonce: str) -> None:
+    try:
+        with transaction.atomic():
+            ApiNonce.objects.create(app=app, nonce=nonce)
+    except IntegrityError:
+        raise PushError(ApiCode.SIGNATURE_MISMATCH, "nonce was already used") from None
+
+
+def verify_request(request: HttpRequest, *, kind: str, now_ms: int | None = None) -> App:
+    """Authenticate a signed call. kind="server" (RSA) or "client" (HMAC under the AppSecret)."""
+    app_key, timestamp, nonce, signature = _headers(request)
+    if not app_key:
+        raise PushError(ApiCode.NEED_APPID_WORKSPACEID, f"{HEADER_APP_KEY} header is missing")
+    app = App.objects.filter(app_key=app_key[:64]).first()
+    if app is None:
+        raise PushError(ApiCode.APPID_WRONG, "unknown app key")
+    request.api_app = app
+    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+    if kind == "server":
+        keys = KeyConfig.objects.filter(app=app).first()
+        if keys is None or not keys.api_enabled:
+            raise PushError(ApiCode.REST_API_SWITCH_NOT_OPEN, "the Push API is switched off for this app")
+        check_source(request, keys.ip_allowlist)
+        _check_fresh(timestamp, nonce, now_ms)
+        if not keys.customer_public_key:
+            raise PushError(ApiCode.SIGNATURE_MISMATCH, "no RSA public key is configured for this app")
+        data = signed_string(
+            method=request.method, path=request.path, timestamp=timestamp, nonce=nonce, body=request.body
+        )
+        if not signature or not rsa_verify(keys.customer_public_key, data, signature):
+            raise PushError(ApiCode.SIGNATURE_MISMATCH, "signature does not match")
+    else:
+        _check_fresh(timestamp, nonce, now_ms)
+        data = signed_string(
+            method=request.method, path=request.path, timestamp=timestamp, nonce=nonce, body=request.body
+        )
+        expected = hmac_signature(app.app_secret, data)
+        if not signature or not hmac.compare_digest(expected, signature):
+            raise PushError(ApiCode.SIGNATURE_MISMATCH, "signature does not match")
+    _remember_nonce(app, nonce)
+    if kind == "server":
+        # Counted after authentication, so forged calls cannot use up a customer's budget.
+        check_rate(app=app)
+    return app
+
+
+def parse_json(request: HttpRequest) -> dict:
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PushError(ApiCode.REQUEST_SHOULD_BE_UTF8, "the body is not UTF-8") from None
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PushError(ApiCode.INVALID_PARAM, f"the body is not valid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise PushError(ApiCode.INVALID_PARAM, "the body must be a JSON object")
+    return data
+
+
+class MethodRefused(PushError):
+    def __init__(self):
+        super().__init__(ApiCode.INVALID_PARAM, "use POST")
+        self.http_status = 405
+
+
+class BodyTooLarge(PushError):
+    def __init__(self):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        super().__init__(ApiCode.INVALID_PARAM, f"the request body is larger than {limit} bytes")
+        self.http_status = 413
+
+
+def signed_api(kind: str = "server") -> Callable:
+    """Decorator for API views: POST only, signature, JSON body; PushError becomes the SPEC answer.
+
+    The view is called as view(request, app=app, data=data) and returns a dict
+    (merged into a SUCCESS answer) or a response.
+    """
+
+    def decorator(view):
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs):
+            request_id = uuid.uuid4().hex
+            request.api_app = None
+            try:
+                if request.method != "POST":
+                    raise MethodRefused()
+                try:
+                    request.body  # noqa: B018 - read now so an oversized body is refused before anything else
+                except RequestDataTooBig:
+                    raise BodyTooLarge() from None
+                app = verify_request(request, kind=kind)
+                data = parse_json(request)
+                result = view(request, *args, app=app, data=data, **kwargs)
+            except PushError as error:
+                audit_refusal(request, error, app=request.api_app, kind=kind)
+                extra = {"errorDetails": error.details} if error.details else {}
+                response = api_response(
+                    error.code,
+                    error.message,
+                    request_id=request_id,
+                    status=getattr(error, "http_status", None),
+                    **extra,
+                )
+                if getattr(error, "retry_after", None) is not None:
+                    response["Retry-After"] = str(error.retry_after)
+                return response
+            except Exception:
+                logger.exception("API call failed")
+                return api_response(ApiCode.SYSTEM_ERROR, "internal error", request_id=request_id)
+            if isinstance(result, dict):
+                return api_response(ApiCode.SUCCESS, request_id=request_id, **result)
+            return result
+
+        wrapper.signed_api = kind
+        return wrapper
+
+    return decorator
+
+
+def purge_nonces(*, older_than: timedelta | None = None) -> int:
+    """Nonces older than twice the clock-skew window can never be replayed."""
+    cutoff = timezone.now() - (older_than or timedelta(seconds=2 * settings.PUSHDECK_API_CLOCK_SKEW_SECONDS))
+    deleted, _ = ApiNonce.objects.filter(seen_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,39 @@
+"""The Celery app. Workers run `celery -A console worker -Q <queues>` on any machine."""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+
+app = Celery("pushdeck")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Each area adds its periodic jobs here.
+app.conf.beat_schedule = {}
+app.conf.beat_schedule["delivery-expire-sweep"] = {
+    "task": "campaigns.delivery.tasks.deliver_expire_sweep",
+    "schedule": 60.0,
+}
+app.conf.beat_schedule["delivery-sms-fallback-sweep"] = {
+    "task": "campaigns.delivery.tasks.deliver_sms_sweep",
+    "schedule": 30.0,
+}
+
+# Hardening: data life (daily) and worker heartbeats (every minute).
+app.conf.beat_schedule.update(
+    {
+        "purge-old-messages": {"task": "campaigns.retention.purge_old_messages", "schedule": 24 * 3600},
+        "ping-workers": {"task": "console.ops.tasks.ping_workers", "schedule": 60},
+    }
+)
+app.conf.beat_schedule["warn-expiring-certificates"] = {
+    "task": "console.tasks.warn_expiring_certificates",
+    "schedule": crontab(hour=7, minute=0),
+}
+app.conf.beat_schedule["dispatch-due-sends"] = {
+    "task": "campaigns.sends.tasks.dispatch_due_sends",
+    "schedule": 30.0,
+}

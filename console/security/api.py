@@ -1,0 +1,135 @@
+"""Guards of the signed APIs: source address allowlist, per-app rate limit, refusal audit."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.codes import ApiCode, PushError
+from console.audit import audit_record
+from console.models import App
+
+from .clientip import client_address
+from .models import ApiRateLimit, ApiRateWindow
+
+logger = logging.getLogger(__name__)
+
+
+class RateLimited(PushError):
+    """Too many calls this minute: HTTP 429 with INVALID_PARAM and a detail."""
+
+    def __init__(self, limit: int, retry_after: int):
+        super().__init__(ApiCode.INVALID_PARAM, f"rate limit of {limit} requests per minute exceeded")
+        self.http_status = 429
+        self.retry_after = retry_after
+
+
+class AddressRefused(PushError):
+    def __init__(self, address: str):
+        super().__init__(ApiCode.INVALID_PARAM, f"source address {address} is not allowed for this app")
+        self.http_status = 403
+
+
+def parse_networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma- or newline-separated addresses/CIDRs; raises ValueError on a bad entry."""
+    networks = []
+    for part in text.replace(",", "\n").splitlines():
+        part = part.strip()
+        if part:
+            networks.append(ipaddress.ip_network(part, strict=False))
+    return networks
+
+
+def validate_allowlist(text: str) -> None:
+    """Form validator for KeyConfig.ip_allowlist: every entry must be an address or CIDR."""
+    for part in text.replace(",", "\n").splitlines():
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ValidationError(
+                _("“%(entry)s” is not an IP address or network (such as 203.0.113.0/24)."), params={"entry": part[:64]}
+            ) from None
+
+
+def address_allowed(address: str, allowlist: str) -> bool:
+    """An empty allowlist allows every address."""
+    if not allowlist.strip():
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+        networks = parse_networks(allowlist)
+    except ValueError:
+        # A saved list that no longer parses refuses everything rather than allowing everything.
+        return False
+    return any(ip.version == net.version and ip in net for net in networks)
+
+
+def check_source(request: HttpRequest, allowlist: str) -> None:
+    address = client_address(request)
+    if not address_allowed(address, allowlist):
+        raise AddressRefused(address)
+
+
+def limit_for(app: App) -> int:
+    own = ApiRateLimit.objects.filter(app=app).values_list("per_minute", flat=True).first()
+    return own if own is not None else settings.PUSHDECK_API_RATE_LIMIT_PER_MINUTE
+
+
+def rate_hit(*, app: App, now: datetime | None = None) -> int:
+    """Count one request in the app's current minute and return the count (one atomic upsert)."""
+    now = now or timezone.now()
+    window = now.replace(second=0, microsecond=0)
+    q = connection.ops.quote_name  # "window" is a reserved word in SQL
+    table = q(ApiRateWindow._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (app_id, {q('window')}, hits) VALUES (%s, %s, 1) "  # noqa: S608 - our table
+            f"ON CONFLICT (app_id, {q('window')}) DO UPDATE SET hits = {table}.hits + 1 RETURNING hits",
+            [app.pk, window],
+        )
+        return cursor.fetchone()[0]
+
+
+def check_rate(*, app: App, now: datetime | None = None) -> None:
+    limit = limit_for(app)
+    if limit <= 0:
+        return
+    now = now or timezone.now()
+    if rate_hit(app=app, now=now) > limit:
+        raise RateLimited(limit, retry_after=60 - now.second)
+
+
+def purge_rate_windows(*, before: datetime) -> int:
+    deleted, _ = ApiRateWindow.objects.filter(window__lt=before).delete()
+    return deleted
+
+
+def audit_refusal(request: HttpRequest, error: PushError, *, app: App | None, kind: str) -> None:
+    """Record a refused API call: the code and reason, never a header value or body."""
+    try:
+        audit_record(
+            action="api.refused",
+            actor_label=f"api:{app.app_key}" if app else "api:unknown",
+            app=app,
+            target=request.path[:300],
+            request=request,
+            summary={
+                "kind": kind,
+                "resultCode": int(error.code),
+                "reason": error.message[:200],
+                "status": getattr(error, "http_status", None),
+            },
+        )
+    except Exception:  # noqa: BLE001 - a failing audit write must not turn a refusal into a 500
+        logger.exception("could not audit an API refusal")

@@ -1,0 +1,49 @@
+"""Reads of the console app."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .models import ApnsCertificate, App, AuditEntry
+
+
+def credential_warnings(*, app: App, now: datetime | None = None) -> list[dict]:
+    """The app's active certificate when it expires within the warning window (15 days) or has expired.
+
+    Each warning names the certificate (topic, environment, serial), its days left and its expiry,
+    so the banner of every page of the app can say which one to replace.
+    """
+    now = now or timezone.now()
+    window = timedelta(days=settings.PUSHDECK_CERT_WARNING_DAYS)
+    warnings = []
+    for cert in ApnsCertificate.objects.filter(app=app, is_active=True, not_after__lte=now + window):
+        warnings.append(
+            {"certificate": cert, "days_left": max(cert.days_left(now), 0), "expired": cert.is_expired(now)}
+        )
+    return warnings
+
+
+def audit_list(
+    *,
+    app: App | None = None,
+    actor: str = "",
+    action: str = "",
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+) -> QuerySet[AuditEntry]:
+    qs = AuditEntry.objects.all()
+    if app is not None:
+        qs = qs.filter(app=app)
+    if actor:
+        qs = qs.filter(actor_label__icontains=actor)
+    if action:
+        qs = qs.filter(action__startswith=action)
+    if date_from:
+        qs = qs.filter(at__gte=date_from)
+    if date_to:
+        qs = qs.filter(at__lt=date_to)
+    return qs.order_by("-at", "-id")

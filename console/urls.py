@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from . import views
+from .ops import views as ops_views
+
+urlpatterns = [
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", ops_views.readyz, name="readyz"),
+    path("metrics", ops_views.metrics, name="metrics"),
+    path("api/v1/", include("console.api_urls")),
+    path("apps/<str:app_key>/templates/", include("templates_app.urls")),
+    path("apps/<str:app_key>/", include("campaigns.urls")),
+    path("django-admin/", admin.site.urls),
+    path("", include("console.app_urls")),
+]
