@@ -1,0 +1,331 @@
+"""The client API: what the app on a phone calls (HMAC under the AppSecret, `@signed_api("client")`).
+
+Every call is a POST with a JSON body and gets the SPEC answer (resultCode 100 on
+success, 3028 INVALID_PARAM with a `detail` naming the field otherwise). Bad input
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from django.db import transaction
+from django.http import HttpRequest
+from django.urls import path
+from django.utils import timezone
+
+from campaigns.codes import ApiCode, PushError
+from campaigns.models import Delivery, Device, DeviceAlias, Platform, ReceiptEventType, Tag, UserBinding
+from console.apisign import signed_api
+from console.models import App, Vendor
+
+from . import selfbuilt, status
+
+MAX_ALIASES_PER_DEVICE = 128
+MAX_DEVICES_PER_ALIAS = 128
+MAX_TAGS_PER_APP = 10_000
+MAX_NAME = 128
+
+DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+APNS_TOKEN_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+PHONE_RE = re.compile(r"^\+?[0-9]{5,20}$")
+VENDORS = {v.value for v in Vendor} | {"fcm"}
+
+
+def _str(data: dict, key: str, *, max_len: int, required: bool = False, pattern: re.Pattern | None = None) -> str:
+    value = data.get(key, "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise PushError(ApiCode.INVALID_PARAM, f"{key} must be a string", field=key)
+    value = value.strip()
+    if required and not value:
+        raise PushError(ApiCode.INVALID_PARAM, f"{key} is required", field=key)
+    if len(value) > max_len:
+        raise PushError(ApiCode.INVALID_PARAM, f"{key} is longer than {max_len} characters", field=key)
+    if value and pattern is not None and not pattern.match(value):
+        raise PushError(ApiCode.INVALID_PARAM, f"{key} has an invalid format", field=key)
+    return value
+
+
+def _names(data: dict, key: str) -> list[str]:
+    value = data.get(key)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise PushError(ApiCode.INVALID_PARAM, f"{key} must be a non-empty list of strings", field=key)
+    names = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise PushError(ApiCode.INVALID_PARAM, f"every {key} entry must be a non-empty string", field=key)
+        if len(item.strip()) > MAX_NAME:
+            raise PushError(ApiCode.INVALID_PARAM, f"{key} entries are at most {MAX_NAME} characters", field=key)
+        names.append(item.strip())
+    return list(dict.fromkeys(names))
+
+
+def _device(app: App, data: dict) -> Device:
+    device_id = _str(data, "deviceId", max_len=128, required=True, pattern=DEVICE_ID_RE)
+    device = Device.objects.filter(app=app, device_id=device_id).first()
+    if device is None:
+        raise PushError(ApiCode.INVALID_PARAM, "unknown deviceId: report the device first", field="deviceId")
+    return device
+
+
+# Services ------------------------------------------------------------------
+
+
+@transaction.atomic
+def device_report(*, app: App, data: dict) -> Device:
+    """Create or update a device from what the phone reports."""
+    device_id = _str(data, "deviceId", max_len=128, required=True, pattern=DEVICE_ID_RE)
+    platform = _str(data, "platform", max_len=10, required=True).lower()
+    if platform not in Platform.values:
+        raise PushError(ApiCode.OS_TYPE_NOT_SUPPORTED, "platform is android or ios", field="platform")
+    vendor = _str(data, "vendor", max_len=10).lower()
+    if vendor and vendor not in VENDORS:
+        raise PushError(ApiCode.INVALID_PARAM, f"unknown vendor {vendor}", field="vendor")
+    fields = {
+        "platform": platform,
+        "manufacturer": _str(data, "manufacturer", max_len=40),
+        "vendor": vendor,
+        "vendor_token": _str(data, "vendorToken", max_len=512),
+        "apns_token": _str(data, "apnsToken", max_len=64, pattern=APNS_TOKEN_RE).lower(),
+        "fcm_token": _str(data, "fcmToken", max_len=512),
+        "app_version": _str(data, "appVersion", max_len=40),
+        "package_name": _str(data, "packageName", max_len=255),
+        "last_active_at": timezone.now(),
+    }
+    if platform == Platform.IOS and not fields["apns_token"] and not APNS_TOKEN_RE.match(device_id):
+        raise PushError(ApiCode.INVALID_PARAM, "an iOS device needs apnsToken (64 hex characters)", field="apnsToken")
+    if vendor and not fields["vendor_token"]:
+        raise PushError(ApiCode.INVALID_PARAM, "vendorToken is required with vendor", field="vendorToken")
+    existing = Device.objects.select_for_update().filter(app=app, device_id=device_id).first()
+    if existing is None:
+        return Device.objects.create(app=app, device_id=device_id, **fields)
+    tokens = ("vendor_token", "apns_token", "fcm_token")
+    if any(getattr(existing, t) != fields[t] for t in tokens):
+        # A new token is a live token again.
+        fields.update(token_dead_at=None, token_dead_reason="")
+    for key, value in fields.items():
+        setattr(existing, key, value)
+    existing.save()
+    return existing
+
+
+@transaction.atomic
+def user_bind(*, app: App, data: dict) -> UserBinding:
+    """Bind a user id on login; messages waiting for this user's binding go out."""
+    device = _device(app, data)
+    user_id = _str(data, "userId", max_len=128, required=True)
+    binding, _created = UserBinding.objects.get_or_create(app=app, user_id=user_id, device=device)
+    Device.objects.filter(pk=device.pk).update(logged_in=True, logged_out_at=None)
+    from .tasks import deliver_user_bound
+
+    transaction.on_commit(lambda: deliver_user_bound.delay(app.pk, user_id))
+    return binding
+
+
+@transaction.atomic
+def user_unbind(*, app: App, data: dict) -> int:
+    device = _device(app, data)
+    user_id = _str(data, "userId", max_len=128)
+    qs = UserBinding.objects.filter(app=app, device=device)
+    if user_id:
+        qs = qs.filter(user_id=user_id)
+    deleted, _ = qs.delete()
+    if not UserBinding.objects.filter(device=device).exists():
+        Device.objects.filter(pk=device.pk).update(logged_in=False, logged_out_at=timezone.now())
+    return deleted
+
+
+@transaction.atomic
+def account_bind(*, app: App, data: dict, bind: bool) -> None:
+    device = _device(app, data)
+    account = _str(data, "account", max_len=128, required=bind)
+    if bind:
+        device.account = account
+    elif not account or device.account == account:
+        device.account = ""
+    device.save(update_fields=["account"])
+
+
+@transaction.atomic
+def aliases_change(*, app: App, data: dict, add: bool) -> int:
+    """SPEC: at most 128 aliases per device and 128 devices per alias."""
+    device = Device.objects.select_for_update().get(pk=_device(app, data).pk)
+    names = _names(data, "aliases")
+    if not add:
+        deleted, _ = DeviceAlias.objects.filter(device=device, alias__in=names).delete()
+        return deleted
+    have = set(DeviceAlias.objects.filter(device=device).values_list("alias", flat=True))
+    new = [n for n in names if n not in have]
+    if len(have) + len(new) > MAX_ALIASES_PER_DEVICE:
+        raise PushError(
+            ApiCode.INVALID_PARAM, f"a device has at most {MAX_ALIASES_PER_DEVICE} aliases", field="aliases"
+        )
+    for name in new:
+        if DeviceAlias.objects.filter(app=app, alias=name).count() >= MAX_DEVICES_PER_ALIAS:
+            raise PushError(
+                ApiCode.INVALID_PARAM, f"alias {name} already has {MAX_DEVICES_PER_ALIAS} devices", field="aliases"
+            )
+    DeviceAlias.objects.bulk_create([DeviceAlias(app=app, device=device, alias=n) for n in new])
+    return len(new)
+
+
+@transaction.atomic
+def tags_change(*, app: App, data: dict, add: bool) -> int:
+    """SPEC: at most 10,000 tags per app, names up to 128 characters, any number of devices per tag."""
+    device = _device(app, data)
+    names = _names(data, "tags")
+    if not add:
+        tags = Tag.objects.filter(app=app, name__in=names)
+        for tag in tags:
+            tag.devices.remove(device)
+        return len(tags)
+    App.objects.select_for_update().filter(pk=app.pk).first()  # serialise tag creation per app
+    existing = {t.name: t for t in Tag.objects.filter(app=app, name__in=names)}
+    missing = [n for n in names if n not in existing]
+    if missing and Tag.objects.filter(app=app).count() + len(missing) > MAX_TAGS_PER_APP:
+        raise PushError(ApiCode.INVALID_PARAM, f"an app has at most {MAX_TAGS_PER_APP} tags", field="tags")
+    for name in missing:
+        existing[name] = Tag.objects.create(app=app, name=name)
+    for tag in existing.values():
+        tag.devices.add(device)
+    return len(existing)
+
+
+@transaction.atomic
+def phone_bind(*, app: App, data: dict) -> None:
+    device = _device(app, data)
+    phone = _str(data, "phoneNumber", max_len=32, pattern=PHONE_RE)
+    device.phone_number = phone
+    device.save(update_fields=["phone_number"])
+
+
+def _delivery(device: Device, data: dict) -> Delivery:
+    push_id = _str(data, "pushId", max_len=36, required=True)
+    try:
+        uuid.UUID(push_id)
+    except ValueError:
+        raise PushError(ApiCode.INVALID_PARAM, "pushId is not a push id", field="pushId") from None
+    delivery = Delivery.objects.select_related("message", "device").filter(device=device, push_id=push_id).first()
+    if delivery is None:
+        raise PushError(ApiCode.INVALID_PARAM, "no such push for this device", field="pushId")
+    return delivery
+
+
+def receipt_report(*, app: App, data: dict) -> bool:
+    device = _device(app, data)
+    event = _str(data, "event", max_len=10, required=True).lower()
+    allowed = {ReceiptEventType.ARRIVE, ReceiptEventType.CLICK, ReceiptEventType.CLEAN, ReceiptEventType.IGNORE}
+    if event not in allowed:
+        raise PushError(ApiCode.INVALID_PARAM, "event is arrive, click, clean or ignore", field="event")
+    delivery = _delivery(device, data)
+    return status.delivery_event(delivery=delivery, event=event)
+
+
+# Views ---------------------------------------------------------------------
+
+
+@signed_api("client")
+def report_device(request: HttpRequest, *, app: App, data: dict):
+    device = device_report(app=app, data=data)
+    return {"deviceId": device.device_id}
+
+
+@signed_api("client")
+def bind_user(request: HttpRequest, *, app: App, data: dict):
+    user_bind(app=app, data=data)
+    return {}
+
+
+@signed_api("client")
+def unbind_user(request: HttpRequest, *, app: App, data: dict):
+    return {"unbound": user_unbind(app=app, data=data)}
+
+
+@signed_api("client")
+def bind_account(request: HttpRequest, *, app: App, data: dict):
+    account_bind(app=app, data=data, bind=True)
+    return {}
+
+
+@signed_api("client")
+def unbind_account(request: HttpRequest, *, app: App, data: dict):
+    account_bind(app=app, data=data, bind=False)
+    return {}
+
+
+@signed_api("client")
+def add_aliases(request: HttpRequest, *, app: App, data: dict):
+    return {"added": aliases_change(app=app, data=data, add=True)}
+
+
+@signed_api("client")
+def remove_aliases(request: HttpRequest, *, app: App, data: dict):
+    return {"removed": aliases_change(app=app, data=data, add=False)}
+
+
+@signed_api("client")
+def add_tags(request: HttpRequest, *, app: App, data: dict):
+    return {"tags": tags_change(app=app, data=data, add=True)}
+
+
+@signed_api("client")
+def remove_tags(request: HttpRequest, *, app: App, data: dict):
+    return {"removed": tags_change(app=app, data=data, add=False)}
+
+
+@signed_api("client")
+def bind_phone(request: HttpRequest, *, app: App, data: dict):
+    phone_bind(app=app, data=data)
+    return {}
+
+
+@signed_api("client")
+def report_receipt(request: HttpRequest, *, app: App, data: dict):
+    return {"counted": receipt_report(app=app, data=data)}
+
+
+@signed_api("client")
+def poll(request: HttpRequest, *, app: App, data: dict):
+    """Self-built channel long-poll: waits up to `wait` seconds (bounded) for messages."""
+    device = _device(app, data)
+    wait = data.get("wait", 20)
+    if not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0:
+        raise PushError(ApiCode.INVALID_PARAM, "wait is a number of seconds", field="wait")
+    return {"messages": selfbuilt.device_poll(device=device, wait=float(wait))}
+
+
+@signed_api("client")
+def ack(request: HttpRequest, *, app: App, data: dict):
+    device = _device(app, data)
+    push_ids = data.get("pushIds")
+    if not isinstance(push_ids, list) or not push_ids or len(push_ids) > 1000:
+        raise PushError(ApiCode.INVALID_PARAM, "pushIds is a list of 1 to 1000 push ids", field="pushIds")
+    valid = []
+    for item in push_ids:
+        try:
+            valid.append(str(uuid.UUID(str(item))))
+        except ValueError:
+            raise PushError(ApiCode.INVALID_PARAM, "pushIds holds an invalid push id", field="pushIds") from None
+    return {"acked": selfbuilt.device_ack(device=device, push_ids=valid)}
+
+
+client_urlpatterns = [
+    path("device/report", report_device, name="client-device-report"),
+    path("user/bind", bind_user, name="client-user-bind"),
+    path("user/unbind", unbind_user, name="client-user-unbind"),
+    path("account/bind", bind_account, name="client-account-bind"),
+    path("account/unbind", unbind_account, name="client-account-unbind"),
+    path("alias/add", add_aliases, name="client-alias-add"),
+    path("alias/remove", remove_aliases, name="client-alias-remove"),
+    path("tag/add", add_tags, name="client-tag-add"),
+    path("tag/remove", remove_tags, name="client-tag-remove"),
+    path("phone/bind", bind_phone, name="client-phone-bind"),
+    path("receipt", report_receipt, name="client-receipt"),
+    path("poll", poll, name="client-poll"),
+    path("ack", ack, name="client-ack"),
+]

@@ -1,0 +1,422 @@
+"""Fan-out: a task becomes chunks any worker can take; a chunk becomes gateway batches.
+
+Idempotent by construction: deliveries are unique per (message, device) and created
+with ignore_conflicts; only deliveries still open are sent, and a recorded result is
+never sent again. A chunk redelivered after a worker died re-sends only the batch that
+was in flight, with the same push id (apns-id / collapse id).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns.audience import devices_for
+from campaigns.codes import APNS_REASON_CODES, PushStatus
+from campaigns.gateways import Gateway, GatewayError, GatewayResult, OutgoingPush
+from campaigns.models import (
+    Channel,
+    Delivery,
+    Device,
+    Message,
+    MessageState,
+    Platform,
+    PushTask,
+    TargetType,
+    TaskStatus,
+    UserBinding,
+)
+
+from . import status
+from .channels import ChannelPlan, get_gateway, ios_send_block_reason
+from .limits import slots
+
+logger = logging.getLogger(__name__)
+
+DEVICE_TARGETS = {TargetType.DEVICE, TargetType.ANDROID_DEVICE, TargetType.IOS_DEVICE}
+STOPPED = {TaskStatus.STOPPED, TaskStatus.CANCELLED}
+
+
+@dataclass
+class ChunkRetry:
+    """Deliveries that met a transient error, and the earliest the gateway allows a retry."""
+
+    delivery_ids: list[int] = field(default_factory=list)
+    retry_after: float = 0.0
+
+
+def _is_fanout_message(message: Message) -> bool:
+    return not message.target_id
+
+
+def task_dispatch(*, task_id: int, now: datetime | None = None) -> list[dict]:
+    """Start a task: mark it running and return the chunk arguments to enqueue (deliver_chunk)."""
+    now = now or timezone.now()
+    size = settings.PUSHDECK_CHUNK_SIZE
+    with transaction.atomic():
+        task = PushTask.objects.select_for_update().filter(pk=task_id).first()
+        if task is None or task.status not in (TaskStatus.QUEUED, TaskStatus.RUNNING):
+            return []
+        if task.status == TaskStatus.QUEUED:
+            task.status = TaskStatus.RUNNING
+            task.started_at = task.started_at or now
+            task.save(update_fields=["status", "started_at"])
+    chunks: list[dict] = []
+    pending = Message.objects.filter(task_id=task_id, state__in=[MessageState.PENDING, MessageState.QUEUED])
+    per_message_ids: list[int] = []
+    for message in pending.order_by("pk").iterator(chunk_size=2000):
+        if not _is_fanout_message(message):
+            per_message_ids.append(message.pk)
+            continue
+        params = task.params or {}
+        device_ids = list(
+            devices_for(
+                app=task.app,
+                target_type=params.get("target_type") or message.target_type,
+                target_ids=params.get("target_ids") or [],
+                platform=params.get("platform") or message.platform,
+                tag_expression=params.get("tag_expression"),
+                unbind_period=params.get("unbind_period"),
+                now=now,
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        PushTask.objects.filter(pk=task_id).update(target_count=len(device_ids))
+        if not device_ids:
+            status.messages_close(
+                [message.pk],
+                state=MessageState.FAILED,
+                status=PushStatus.NO_BIND_INFO,
+                reason="no device matches the target",
+                now=now,
+            )
+            continue
+        for start in range(0, len(device_ids), size):
+            chunks.append(
+                {"task_id": task_id, "message_id": message.pk, "device_ids": device_ids[start : start + size]}
+            )
+    for start in range(0, len(per_message_ids), size):
+        chunks.append({"task_id": task_id, "message_ids": per_message_ids[start : start + size]})
+    if not chunks:
+        status.task_maybe_finish(task_id, now=now)
+    return chunks
+
+
+def chunks_enqueued(chunks: list[dict]) -> None:
+    """After the chunks are on the queue: messages leave PENDING so a re-dispatch skips them."""
+    ids = [c["message_id"] for c in chunks if "message_id" in c]
+    ids += [pk for c in chunks for pk in c.get("message_ids", [])]
+    Message.objects.filter(pk__in=ids, state=MessageState.PENDING).update(state=MessageState.QUEUED)
+
+
+def _devices_by_message(app, messages: list[Message]) -> dict[int, list[Device]]:
+    found: dict[int, list[Device]] = defaultdict(list)
+    device_targets = [m for m in messages if m.target_type in DEVICE_TARGETS]
+    if device_targets:
+        devices = Device.objects.filter(app=app, device_id__in=[m.target_id for m in device_targets])
+        by_id = {d.device_id: d for d in devices}
+        for m in device_targets:
+            device = by_id.get(m.target_id)
+            wanted = {TargetType.ANDROID_DEVICE: Platform.ANDROID, TargetType.IOS_DEVICE: Platform.IOS}.get(
+                m.target_type, m.platform
+            )
+            if device is not None and (not wanted or device.platform == wanted):
+                found[m.pk].append(device)
+    user_targets = [m for m in messages if m.target_type == TargetType.USER]
+    if user_targets:
+        bindings = UserBinding.objects.filter(app=app, user_id__in=[m.target_id for m in user_targets]).select_related(
+            "device"
+        )
+        by_user: dict[str, list[Device]] = defaultdict(list)
+        for b in bindings:
+            by_user[b.user_id].append(b.device)
+        for m in user_targets:
+            found[m.pk] = [d for d in by_user.get(m.target_id, []) if not m.platform or d.platform == m.platform]
+    for m in messages:
+        if m.target_type in DEVICE_TARGETS or m.target_type == TargetType.USER:
+            continue
+        found[m.pk] = list(
+            devices_for(app=app, target_type=m.target_type, target_ids=[m.target_id], platform=m.platform)
+        )
+    return found
+
+
+def chunk_deliver(
+    *,
+    task_id: int,
+    message_ids: list[int] | None = None,
+    message_id: int | None = None,
+    device_ids: list[int] | None = None,
+    delivery_ids: list[int] | None = None,
+    final_attempt: bool = False,
+    now: datetime | None = None,
+) -> ChunkRetry:
+    """Create this chunk's deliveries (idempotently) and send the open ones. Raises limits.SlotsBusy."""
+    now = now or timezone.now()
+    task = PushTask.objects.select_related("app").get(pk=task_id)
+    app = task.app
+    if task.status in STOPPED:
+        _cancel(task, message_ids=message_ids, message_id=message_id, device_ids=device_ids, delivery_ids=delivery_ids)
+        return ChunkRetry()
+    plan = ChannelPlan(app)
+    if delivery_ids is None:
+        deliveries = _create_deliveries(
+            app, task, plan, message_ids=message_ids, message_id=message_id, device_ids=device_ids, now=now
+        )
+    else:
+        deliveries = list(
+            Delivery.objects.filter(pk__in=delivery_ids, state__in=[MessageState.QUEUED, MessageState.SENDING])
+            .select_related("message", "device")
+            .order_by("pk")
+        )
+    retry = _send(app, plan, deliveries, final_attempt=final_attempt, now=now)
+    status.task_maybe_finish(task_id)
+    return retry
+
+
+def task_stop_deliveries(*, task_id: int) -> int:
+    """After a task is stopped or cancelled: every open message of it ends CANCELLED (final)."""
+    task = PushTask.objects.get(pk=task_id)
+    if task.status not in STOPPED:
+        return 0
+    ids = list(
+        Message.objects.filter(task_id=task_id)
+        .exclude(state__in=[MessageState.ACCEPTED, MessageState.FAILED, MessageState.EXPIRED, MessageState.CANCELLED])
+        .values_list("pk", flat=True)
+    )
+    _cancel(task, message_ids=ids, message_id=None, device_ids=None, delivery_ids=None)
+    return len(ids)
+
+
+def _cancel(task, *, message_ids, message_id, device_ids, delivery_ids) -> None:
+    reason = f"task {task.get_status_display().lower()}"
+    open_states = [MessageState.PENDING, MessageState.QUEUED, MessageState.SENDING, MessageState.WAITING]
+    ids = list(message_ids or []) + ([message_id] if message_id else [])
+    if delivery_ids:
+        ids += list(Delivery.objects.filter(pk__in=delivery_ids).values_list("message_id", flat=True))
+    outcomes = [
+        status.Outcome(d, MessageState.CANCELLED, PushStatus.NONE, reason=reason)
+        for d in Delivery.objects.filter(message_id__in=ids, state__in=open_states).values_list("pk", flat=True)
+    ]
+    status.deliveries_record(outcomes)
+    no_delivery = Message.objects.filter(pk__in=ids, state__in=open_states, deliveries__isnull=True)
+    status.messages_close(
+        list(no_delivery.values_list("pk", flat=True)),
+        state=MessageState.CANCELLED,
+        status=PushStatus.NONE,
+        reason=reason,
+    )
+
+
+def _create_deliveries(app, task, plan: ChannelPlan, *, message_ids, message_id, device_ids, now) -> list[Delivery]:
+    open_states = [MessageState.PENDING, MessageState.QUEUED, MessageState.SENDING, MessageState.WAITING]
+    if message_id is not None:
+        message = Message.objects.filter(pk=message_id).first()
+        if message is None or message.state not in open_states:
+            return []
+        messages = [message]
+        devices = {message.pk: list(Device.objects.filter(pk__in=device_ids or []))}
+    else:
+        messages = list(Message.objects.filter(pk__in=message_ids or [], state__in=open_states).order_by("pk"))
+        expired = [m.pk for m in messages if m.is_expired(now)]
+        if expired:
+            status.messages_close(
+                expired,
+                state=MessageState.EXPIRED,
+                status=PushStatus.DEVICE_NOT_ONLINE,
+                reason="expired before sending",
+            )
+            messages = [m for m in messages if not m.is_expired(now)]
+        devices = _devices_by_message(app, messages)
+        unbound = [m.pk for m in messages if not devices.get(m.pk) and m.target_type == TargetType.USER]
+        unknown = [m.pk for m in messages if not devices.get(m.pk) and m.target_type != TargetType.USER]
+        status.messages_wait_for_binding(unbound, now=now)
+        status.messages_close(unknown, state=MessageState.FAILED, status=PushStatus.NONE, reason="device unknown")
+    rows = []
+    for m in messages:
+        silent = (m.payload or {}).get("display_type") == "silent"
+        android_channel = (m.payload or {}).get("android_channel", "default")
+        for device in devices.get(m.pk, []):
+            route = plan.route(device, silent=silent, android_channel=android_channel)
+            rows.append((m.pk, device.pk, str(route.channel)))
+    _deliveries_insert(rows, now)
+    status.messages_mark_sending([m.pk for m in messages if devices.get(m.pk)], now=now)
+    qs = Delivery.objects.filter(state__in=[MessageState.QUEUED, MessageState.SENDING])
+    if message_id is not None:
+        qs = qs.filter(message_id=message_id, device_id__in=device_ids or [])
+    else:
+        qs = qs.filter(message_id__in=[m.pk for m in messages])
+    created = list(qs.select_related("message", "device").order_by("pk"))
+    return created
+
+
+def _deliveries_insert(rows: list[tuple[int, int, str]], now: datetime) -> None:
+    """Create (message, device, channel) deliveries; existing ones are kept as they are (a chunk run
+    again after a crash). One INSERT from arrays instead of a model instance and 10 placeholders per row."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        Delivery.objects.bulk_create(
+            (Delivery(message_id=m, device_id=d, channel=c, created_at=now, updated_at=now) for m, d, c in rows),
+            ignore_conflicts=True,
+        )
+        return
+    sql = (
+        f'INSERT INTO "{Delivery._meta.db_table}" (message_id, device_id, channel, state, status, gateway_reason, '
+        "push_id, attempts, created_at, updated_at) "
+        "SELECT v.m, v.d, v.c, %s, %s, '', v.p, 0, %s, %s "
+        "FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], %s::uuid[]) AS v(m, d, c, p) "
+        "ON CONFLICT (message_id, device_id) DO NOTHING"
+    )
+    params = [
+        str(MessageState.QUEUED.value),
+        int(PushStatus.DEVICE_NOT_ONLINE),
+        now,
+        now,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [uuid.uuid4() for _ in rows],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def token_for(device: Device, channel: str) -> str:
+    if channel == Channel.APNS:
+        return device.apns_token or device.device_id
+    if channel == Channel.FCM:
+        return device.fcm_token
+    if channel == Channel.SANDBOX:
+        return device.apns_token or device.vendor_token or device.device_id
+    if channel == Channel.SELF_BUILT:
+        return device.device_id
+    return device.vendor_token
+
+
+def outgoing_push(delivery: Delivery, app) -> OutgoingPush:
+    message, device = delivery.message, delivery.device
+    p = message.payload or {}
+    return OutgoingPush(
+        delivery_id=delivery.pk,
+        push_id=str(delivery.push_id),
+        token=token_for(device, delivery.channel),
+        platform=device.platform,
+        title=message.title,
+        body=message.body,
+        expires_at=message.expires_at,
+        silent=p.get("display_type") == "silent",
+        display_style=p.get("display_style") or "default",
+        click_action=p.get("click_action") or "open_app",
+        url=p.get("url") or "",
+        activity=p.get("activity") or "",
+        icon_url=p.get("icon_url") or "",
+        image_url=p.get("image_url") or "",
+        package_name=device.package_name or app.android_package,
+        topic=app.ios_bundle_id,
+        extras={str(k): str(v) for k, v in (p.get("extras") or {}).items()},
+    )
+
+
+def _send(app, plan: ChannelPlan, deliveries: list[Delivery], *, final_attempt: bool, now) -> ChunkRetry:
+    retry = ChunkRetry()
+    skipped: list[status.Outcome] = []
+    waiting: list[int] = []
+    groups: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
+    block_reason = None
+    for d in deliveries:
+        device = d.device
+        if d.message.is_expired(now):
+            skipped.append(status.Outcome(d.pk, MessageState.EXPIRED, d.status, reason="expired before sending"))
+        elif d.channel == Channel.SELF_BUILT:
+            waiting.append(d.pk)
+        elif device.token_dead_at is not None:
+            # Counted, never silently dropped: the timeline says why.
+            reason = f"{status.DEAD_TOKEN_REASON}: {device.token_dead_reason}"
+            skipped.append(status.Outcome(d.pk, MessageState.FAILED, PushStatus.NONE, reason=reason))
+        elif d.channel == Channel.APNS and (
+            block_reason if block_reason is not None else (block_reason := ios_send_block_reason(app, now=now))
+        ):
+            code = APNS_REASON_CODES["BadCertificate"]
+            skipped.append(status.Outcome(d.pk, MessageState.FAILED, code, code, f"BadCertificate: {block_reason}"))
+        else:
+            groups[(d.channel, device.package_name or app.android_package)].append(d)
+    status.deliveries_record(skipped, now=now)
+    status.deliveries_wait(waiting, now=now)
+    for (channel, package), group in groups.items():
+        try:
+            gateway = get_gateway(app, channel, package)
+        except Exception as exc:  # no credential, unreadable or expired one: fail clearly, keep the worker
+            code = getattr(exc, "code", None)
+            reason = f"{channel} unavailable: {getattr(exc, 'reason', '') or exc}"[:200]
+            logger.warning("app %s: %s", app.app_key, reason)
+            status.deliveries_record(
+                [status.Outcome(d.pk, MessageState.FAILED, code or PushStatus.NONE, code, reason) for d in group]
+            )
+            continue
+        # The factory owns the gateway and keeps its connections open for the next chunk.
+        with slots(app.pk, channel):
+            _send_group(gateway, app, group, retry, final_attempt=final_attempt)
+    return retry
+
+
+def _send_group(gateway: Gateway, app, group: list[Delivery], retry: ChunkRetry, *, final_attempt: bool) -> None:
+    size = settings.PUSHDECK_GATEWAY_BATCH
+    for start in range(0, len(group), size):
+        batch = group[start : start + size]
+        pushes = [outgoing_push(d, app) for d in batch]
+        status.deliveries_mark_sending([d.pk for d in batch])
+        try:
+            results = gateway.send_batch(pushes)
+        except GatewayError as exc:
+            if exc.config_error:
+                logger.warning("app %s: %s credential refused: %s", app.app_key, gateway.code, exc.reason)
+            results = [
+                GatewayResult(
+                    accepted=False,
+                    code=exc.code,
+                    reason=exc.reason or str(exc),
+                    http_status=exc.status,
+                    permanent=exc.permanent,
+                    retry_after=exc.retry_after,
+                    config_error=exc.config_error,
+                )
+            ] * len(batch)
+        except Exception as exc:  # a crashing gateway must not lose the chunk: retry it
+            logger.exception("gateway %s failed", gateway.code)
+            results = [GatewayResult(accepted=False, reason=f"gateway error: {type(exc).__name__}", permanent=False)]
+            results *= len(batch)
+        _record_results(batch, results, retry, final_attempt=final_attempt)
+
+
+def _record_results(batch: list[Delivery], results: list[GatewayResult], retry: ChunkRetry, *, final_attempt) -> None:
+    final: list[status.Outcome] = []
+    again: list[status.Outcome] = []
+    dead: dict[str, list[int]] = defaultdict(list)
+    for d, r in zip(batch, results, strict=True):
+        reason = r.reason or (f"HTTP {r.http_status}" if r.http_status else "")
+        if r.accepted:
+            final.append(status.Outcome(d.pk, MessageState.ACCEPTED, PushStatus.ACKED, r.code, reason))
+            continue
+        code = r.code if r.code is not None else PushStatus.NONE
+        outcome = status.Outcome(d.pk, MessageState.FAILED, code, r.code, reason)
+        if not r.permanent and not final_attempt:
+            again.append(outcome)
+            retry.delivery_ids.append(d.pk)
+            retry.retry_after = max(retry.retry_after, r.retry_after or 0.0)
+        else:
+            final.append(outcome)
+        if r.token_dead:
+            dead[f"{r.code or ''} {r.reason}".strip()].append(d.device_id)
+    status.deliveries_record(final)
+    status.deliveries_retrying(again)
+    for reason, device_ids in dead.items():
+        status.devices_mark_dead(device_ids, reason=reason)

@@ -1,0 +1,140 @@
+"""The self-built channel: devices long-poll for their waiting messages and ack them.
+
+A device is online while it holds a poll. A message for an offline device waits
+(status 0) and goes out at its next poll, until it expires.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from campaigns.codes import PushStatus
+from campaigns.models import Channel, Delivery, Device, Message, MessageState, TargetType
+
+from . import status
+
+
+def _waiting(device: Device, now: datetime):
+    return (
+        Delivery.objects.filter(
+            device=device,
+            channel=Channel.SELF_BUILT,
+            state=MessageState.WAITING,
+            message__expires_at__gt=now,
+        )
+        .select_related("message")
+        .order_by("pk")
+    )
+
+
+def _as_json(delivery: Delivery) -> dict:
+    m = delivery.message
+    p = m.payload or {}
+    return {
+        "pushId": str(delivery.push_id),
+        "msgId": str(m.pk),
+        "title": m.title,
+        "body": m.body,
+        "displayType": p.get("display_type", "notification"),
+        "displayStyle": p.get("display_style", "default"),
+        "clickAction": p.get("click_action", "open_app"),
+        "url": p.get("url", ""),
+        "activity": p.get("activity", ""),
+        "iconUrl": p.get("icon_url", ""),
+        "imageUrl": p.get("image_url", ""),
+        "extras": p.get("extras") or {},
+        "expiresAt": m.expires_at.isoformat(),
+    }
+
+
+def device_poll(*, device: Device, wait: float, limit: int = 100) -> list[dict]:
+    """Hold the device online up to `wait` seconds until it has waiting messages; return them."""
+    wait = max(0.0, min(wait, settings.PUSHDECK_POLL_MAX_WAIT))
+    deadline = time.monotonic() + wait
+    Device.objects.filter(pk=device.pk).update(online=True, last_seen_at=timezone.now(), last_active_at=timezone.now())
+    try:
+        while True:
+            found = list(_waiting(device, timezone.now())[:limit])
+            if found or time.monotonic() >= deadline:
+                return [_as_json(d) for d in found]
+            time.sleep(settings.PUSHDECK_POLL_INTERVAL)
+    finally:
+        Device.objects.filter(pk=device.pk).update(online=False, last_seen_at=timezone.now())
+
+
+def device_ack(*, device: Device, push_ids: list[str], now: datetime | None = None) -> int:
+    """Status 2 Acked for each waiting message the device confirms."""
+    now = now or timezone.now()
+    ids = list(
+        Delivery.objects.filter(
+            device=device, push_id__in=push_ids, channel=Channel.SELF_BUILT, state=MessageState.WAITING
+        ).values_list("pk", flat=True)
+    )
+    outcomes = [status.Outcome(pk, MessageState.ACCEPTED, PushStatus.ACKED, reason="device acked") for pk in ids]
+    changed = status.deliveries_record(outcomes, now=now)
+    for task_id in set(Delivery.objects.filter(pk__in=ids).values_list("message__task_id", flat=True)):
+        status.task_maybe_finish(task_id, now=now)
+    return changed
+
+
+def messages_for_new_binding(*, app_id: int, user_id: str, now: datetime | None = None) -> list[int]:
+    """Messages to this user waiting for a binding (1 NoBindInfo) that have not expired."""
+    now = now or timezone.now()
+    return list(
+        Message.objects.filter(
+            app_id=app_id,
+            target_type=TargetType.USER,
+            target_id=user_id,
+            state=MessageState.WAITING,
+            status=PushStatus.NO_BIND_INFO,
+            expires_at__gt=now,
+        ).values_list("pk", flat=True)
+    )
+
+
+def expire_due(*, now: datetime | None = None, limit: int = 5000) -> int:
+    """Open deliveries and messages past their valid period become EXPIRED (final)."""
+    now = now or timezone.now()
+    open_states = [MessageState.QUEUED, MessageState.WAITING]
+    # A send in flight is left to its worker; one stuck long after (its chunk lost) is closed too,
+    # so every message ends with a final status.
+    stuck = now - timedelta(seconds=settings.PUSHDECK_STUCK_SECONDS)
+    rows = list(
+        Delivery.objects.filter(
+            Q(state__in=open_states) | Q(state=MessageState.SENDING, updated_at__lt=stuck),
+            message__expires_at__lte=now,
+        )
+        .values_list("pk", "status")
+        .order_by("pk")[:limit]
+    )
+    outcomes = [
+        status.Outcome(pk, MessageState.EXPIRED, st, reason="expired before the device acked") for pk, st in rows
+    ]
+    count = status.deliveries_record(outcomes, now=now)
+    stale = Message.objects.filter(expires_at__lte=now, deliveries__isnull=True)
+    no_bind = list(stale.filter(state=MessageState.WAITING).values_list("pk", flat=True)[:limit])
+    count += status.messages_close(
+        no_bind, state=MessageState.EXPIRED, status=PushStatus.NO_BIND_INFO, reason="no binding appeared before expiry"
+    )
+    lost = list(
+        stale.filter(state__in=[MessageState.QUEUED, MessageState.SENDING], status_changed_at__lt=stuck).values_list(
+            "pk", flat=True
+        )[:limit]
+    )
+    count += status.messages_close(
+        lost, state=MessageState.EXPIRED, status=PushStatus.NONE, reason="expired before it could be sent"
+    )
+    no_bind += lost
+    task_ids = set(
+        Message.objects.filter(Q(deliveries__pk__in=[pk for pk, _ in rows]) | Q(pk__in=no_bind)).values_list(
+            "task_id", flat=True
+        )
+    )
+    for task_id in task_ids:
+        status.task_maybe_finish(task_id, now=now)
+    return count

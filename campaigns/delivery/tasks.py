@@ -1,0 +1,149 @@
+"""Celery tasks of this area (imported by campaigns.tasks for discovery). Thin: ids in, services do the work."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from celery import shared_task
+from django.conf import settings
+from django.db import DatabaseError
+
+from . import dispatch, receipts, selfbuilt, sms
+from .limits import SlotsBusy
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "deliver_chunk",
+    "deliver_expire_sweep",
+    "deliver_sms_fallback",
+    "deliver_sms_sweep",
+    "deliver_task_stop",
+    "deliver_user_bound",
+    "dispatch_task",
+    "send_receipt",
+]
+
+
+def backoff(retries: int, *, base: float | None = None, cap: float = 600.0) -> float:
+    """Exponential backoff with jitter: base, 2*base, 4*base, ... capped."""
+    base = settings.PUSHDECK_RETRY_BASE_SECONDS if base is None else base
+    delay = min(cap, base * (2**retries))
+    return delay * random.uniform(0.8, 1.2)
+
+
+@shared_task(name="campaigns.delivery.tasks.dispatch_task", acks_late=True)
+def dispatch_task(task_id: int) -> int:
+    """Split a submitted task into chunks that any worker can take."""
+    chunks = dispatch.task_dispatch(task_id=task_id)
+    for kwargs in chunks:
+        deliver_chunk.apply_async(kwargs=kwargs)
+    dispatch.chunks_enqueued(chunks)
+    return len(chunks)
+
+
+@shared_task(
+    bind=True,
+    name="campaigns.delivery.tasks.deliver_chunk",
+    acks_late=True,
+    max_retries=settings.PUSHDECK_MAX_RETRIES,
+    # The database or broker going away mid-chunk: run the (idempotent) chunk again later.
+    autoretry_for=(DatabaseError, OSError),
+    retry_backoff=5,
+    retry_backoff_max=600,
+)
+def deliver_chunk(
+    self,
+    task_id: int,
+    message_ids: list[int] | None = None,
+    message_id: int | None = None,
+    device_ids: list[int] | None = None,
+    delivery_ids: list[int] | None = None,
+) -> int:
+    """Send one chunk; transient failures come back later with backoff (Retry-After honoured)."""
+    kwargs = {
+        "task_id": task_id,
+        "message_ids": message_ids,
+        "message_id": message_id,
+        "device_ids": device_ids,
+        "delivery_ids": delivery_ids,
+    }
+    try:
+        retry = dispatch.chunk_deliver(**kwargs, final_attempt=self.request.retries >= self.max_retries)
+    except SlotsBusy:
+        # The app or channel is at its limit: give the worker to someone else for now.
+        deliver_chunk.apply_async(
+            kwargs=kwargs, countdown=settings.PUSHDECK_SLOT_RETRY_SECONDS, retries=self.request.retries
+        )
+        return 0
+    if retry.delivery_ids:
+        countdown = max(retry.retry_after, backoff(self.request.retries))
+        raise self.retry(kwargs={"task_id": task_id, "delivery_ids": retry.delivery_ids}, countdown=countdown)
+    return 1
+
+
+@shared_task(name="campaigns.delivery.tasks.deliver_user_bound", acks_late=True)
+def deliver_user_bound(app_id: int, user_id: str) -> int:
+    """A binding appeared: send the user's messages that were waiting for one."""
+    from campaigns.models import Message
+
+    ids = selfbuilt.messages_for_new_binding(app_id=app_id, user_id=user_id)
+    by_task: dict[int, list[int]] = {}
+    for pk, task_id in Message.objects.filter(pk__in=ids).values_list("pk", "task_id"):
+        by_task.setdefault(task_id, []).append(pk)
+    for task_id, message_ids in by_task.items():
+        deliver_chunk.apply_async(kwargs={"task_id": task_id, "message_ids": message_ids})
+    return len(ids)
+
+
+@shared_task(name="campaigns.delivery.tasks.deliver_task_stop", acks_late=True)
+def deliver_task_stop(task_id: int) -> int:
+    """Enqueue after setting a task STOPPED/CANCELLED: its open messages end CANCELLED."""
+    return dispatch.task_stop_deliveries(task_id=task_id)
+
+
+@shared_task(name="campaigns.delivery.tasks.deliver_expire_sweep", acks_late=True)
+def deliver_expire_sweep() -> int:
+    return selfbuilt.expire_due()
+
+
+@shared_task(name="campaigns.delivery.tasks.deliver_sms_fallback", acks_late=True)
+def deliver_sms_fallback(delivery_id: int) -> str:
+    return sms.sms_fallback_send(delivery_id=delivery_id)
+
+
+@shared_task(name="campaigns.delivery.tasks.deliver_sms_sweep", acks_late=True)
+def deliver_sms_sweep() -> int:
+    """Beat: queue the fallback SMS of every delivery whose delay has passed."""
+    ids = sms.sms_due()
+    for pk in ids:
+        deliver_sms_fallback.delay(pk)
+    return len(ids)
+
+
+@shared_task(
+    bind=True,
+    name="campaigns.delivery.tasks.send_receipt",
+    acks_late=True,
+    max_retries=settings.PUSHDECK_CALLBACK_MAX_ATTEMPTS - 1,
+)
+def send_receipt(self, delivery_id: int) -> bool:
+    """POST the receipt; retry with backoff; every attempt is logged."""
+    ok = receipts.receipt_post(delivery_id=delivery_id, attempt=self.request.retries + 1)
+    if ok is False:
+        if self.request.retries >= self.max_retries:
+            from campaigns.models import Delivery
+
+            from .status import timeline_note
+
+            delivery = Delivery.objects.filter(pk=delivery_id).values_list("message_id", flat=True).first()
+            if delivery:
+                timeline_note(
+                    message_id=delivery,
+                    delivery_id=delivery_id,
+                    description=f"callback gave up after {self.request.retries + 1} attempts",
+                )
+            return False
+        raise self.retry(countdown=backoff(self.request.retries, base=settings.PUSHDECK_CALLBACK_RETRY_BASE_SECONDS))
+    return bool(ok)

@@ -1,0 +1,101 @@
+"""Honor Push: OAuth client credentials, sendMessage with up to 1000 tokens."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from django.conf import settings
+
+# payloads imports this package: use it through the module, resolved at call time
+from .. import payloads
+from . import register
+from .base import GatewayError, GatewayResult, OutgoingPush
+from .common import (
+    BatchGateway,
+    TokenCache,
+    http_error,
+    json_body,
+    oauth_token,
+    per_token,
+    ttl_seconds,
+    vendor_secret,
+)
+
+OAUTH_ERRORS = {80200001, 80200003}
+ALL_INVALID = {80300007}
+RETRY_CODES = {81000001, 80000002}
+
+
+def honor_message(pushes: list[OutgoingPush]) -> dict:
+    push = pushes[0]
+    data = payloads.android_data(push)
+    if len(pushes) > 1:
+        data.pop("pushId", None)
+    message: dict[str, Any] = {"data": json.dumps(data, ensure_ascii=False), "token": [p.token for p in pushes]}
+    android: dict[str, Any] = {"ttl": f"{ttl_seconds(push.expires_at)}s"}
+    if not push.silent:
+        click = {"type": 2, "url": push.url} if push.click_action == "open_url" and push.url else {"type": 3}
+        message["notification"] = {"title": push.title, "body": push.body}
+        android["notification"] = {"title": push.title, "body": push.body, "clickAction": click}
+    message["android"] = android
+    return message
+
+
+def _code(body: dict) -> int:
+    try:
+        return int(body.get("code", -1))
+    except (TypeError, ValueError):
+        return -1
+
+
+@register
+class HonorGateway(BatchGateway):
+    code = "honor"
+
+    def __init__(self, credential: Any, *, environment: str = "", package_name: str = ""):
+        super().__init__(credential, environment=environment, package_name=package_name)
+        self.app_id = credential.vendor_app_id
+        # Honor's console issues a client id besides the app id; without one the app id is used.
+        self.client_id = credential.vendor_app_key or credential.vendor_app_id
+        self.secret = vendor_secret(credential)
+        self.tokens = TokenCache(self._fetch_token)
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        form = {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self.secret}
+        return await oauth_token(self.client, settings.HONOR_TOKEN_URL, form)
+
+    async def send_group(self, pushes: list[OutgoingPush]) -> list[GatewayResult]:
+        url = f"{settings.HONOR_URL.rstrip('/')}/api/v1/{self.app_id}/sendMessage"
+        payload = honor_message(pushes)
+        token = await self.tokens.get()
+        for attempt in range(2):
+            response = await self.client.post(
+                url,
+                json=payload,
+                headers={"authorization": f"Bearer {token}", "timestamp": str(int(time.time() * 1000))},
+            )
+            body = json_body(response)
+            if attempt == 0 and (_code(body) in OAUTH_ERRORS or response.status_code == 401):
+                token = await self.tokens.get(refresh_from=token)
+                continue
+            break
+        error = http_error(response, str(body.get("message", "")))
+        if error is not None:
+            raise error
+        code = _code(body)
+        reason = str(body.get("message", ""))
+        if code == 200:
+            data = body.get("data") or {}
+            dead = set(data.get("failTokens") or []) | set(data.get("expireTokens") or [])
+            return per_token(
+                pushes, dead, message_id=str(data.get("requestId", "")), code=80300007, reason="invalid token"
+            )
+        if code in ALL_INVALID:
+            return per_token(pushes, {p.token for p in pushes}, code=code, reason=reason)
+        if code in OAUTH_ERRORS:
+            raise GatewayError(200, True, reason, code=code, config_error=True)
+        if code in RETRY_CODES:
+            raise GatewayError(200, False, reason, code=code)
+        raise GatewayError(200, True, reason, code=code)

@@ -1,0 +1,442 @@
+"""Devices, sends (tasks), messages, per-device deliveries, timelines, receipts and rollups.
+
+A console or API submission is a PushTask. It holds one Message per target line
+(simple/template: one per target id; multiple: one per CSV line; broadcast: one).
+Each Message fans out to one Delivery per resolved device; the unique
+(message, device) pair is what makes delivery idempotent. StatusEvent is the
+timeline, ReceiptEvent the device/gateway events, UsageRollup the analysis figures.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from console.models import App
+from templates_app.models import TemplateVersion
+
+from .codes import PushStatus
+
+
+class Platform(models.TextChoices):
+    ANDROID = "android", _("Android")
+    IOS = "ios", _("iOS")
+
+
+class Channel(models.TextChoices):
+    SELF_BUILT = "selfbuilt", _("Self-built channel")
+    APNS = "apns", _("APNs")
+    FCM = "fcm", _("FCM")
+    HUAWEI = "huawei", _("Huawei")
+    XIAOMI = "xiaomi", _("Xiaomi")
+    OPPO = "oppo", _("OPPO")
+    VIVO = "vivo", _("vivo")
+    HONOR = "honor", _("Honor")
+    MEIZU = "meizu", _("Meizu")
+    SANDBOX = "sandbox", _("Sandbox gateway")
+
+
+class PushType(models.TextChoices):
+    SIMPLE = "SIMPLE", _("Simple")
+    TEMPLATE = "TEMPLATE", _("Template")
+    MULTIPLE = "MULTIPLE", _("Multiple")
+    BROADCAST = "BROADCAST", _("Broadcast")
+    CONTINUOUS = "CONTINUOUS", _("Continuous")
+
+
+class TargetType(models.TextChoices):
+    USER = "user", _("User id")
+    ANDROID_DEVICE = "android_device", _("Android device")
+    IOS_DEVICE = "ios_device", _("iOS device")
+    DEVICE = "device", _("Device")
+    ACCOUNT = "account", _("Account")
+    ALIAS = "alias", _("Alias")
+    TAG = "tag", _("Tag expression")
+    ALL = "all", _("All devices")
+
+
+class Device(models.Model):
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="devices")
+    device_id = models.CharField(_("device id"), max_length=128)
+    platform = models.CharField(max_length=10, choices=Platform.choices)
+    manufacturer = models.CharField(max_length=40, blank=True)
+    package_name = models.CharField(max_length=255, blank=True)
+    # Vendor push channel of the device (huawei, xiaomi, ...) and its token there.
+    vendor = models.CharField(max_length=10, blank=True)
+    vendor_token = models.CharField(max_length=512, blank=True)
+    apns_token = models.CharField(max_length=200, blank=True)
+    fcm_token = models.CharField(max_length=512, blank=True)
+    app_version = models.CharField(max_length=40, blank=True)
+    account = models.CharField(max_length=128, blank=True)
+    phone_number = models.CharField(max_length=32, blank=True)
+    # Self-built channel: online while the device holds its connection.
+    online = models.BooleanField(default=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    last_active_at = models.DateTimeField(null=True, blank=True)
+    logged_in = models.BooleanField(default=True)
+    logged_out_at = models.DateTimeField(null=True, blank=True)
+    # A gateway said the token is dead (APNs 410, FCM UNREGISTERED, vendor invalid token).
+    token_dead_at = models.DateTimeField(null=True, blank=True)
+    token_dead_reason = models.CharField(max_length=120, blank=True)
+    is_test_device = models.BooleanField(_("test device"), default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["app", "device_id"], name="device_unique_per_app")]
+        indexes = [
+            models.Index(fields=["app", "platform"], name="device_app_platform"),
+            models.Index(fields=["app", "account"], name="device_app_account"),
+        ]
+
+    def __str__(self) -> str:
+        return self.device_id
+
+
+class UserBinding(models.Model):
+    """A user id bound to a device (bind on login, unbind on logout)."""
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="user_bindings")
+    user_id = models.CharField(max_length=128)
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="user_bindings")
+    bound_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["app", "user_id", "device"], name="binding_unique")]
+        indexes = [models.Index(fields=["app", "user_id"], name="binding_app_user")]
+
+
+class DeviceAlias(models.Model):
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="aliases")
+    alias = models.CharField(max_length=128)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["device", "alias"], name="alias_unique_per_device")]
+        indexes = [models.Index(fields=["app", "alias"], name="alias_app_alias")]
+
+
+class Tag(models.Model):
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=128)
+    devices = models.ManyToManyField(Device, related_name="tags", blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["app", "name"], name="tag_unique_per_app")]
+
+
+class TaskStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    VALIDATING = "validating", _("Validating upload")
+    AWAITING_APPROVAL = "awaiting_approval", _("Awaiting approval")
+    SCHEDULED = "scheduled", _("Scheduled")
+    QUEUED = "queued", _("Queued")
+    INGESTING = "ingesting", _("Ingesting")
+    RUNNING = "running", _("Running")
+    FINISHED = "finished", _("Finished")
+    CANCELLED = "cancelled", _("Cancelled")
+    STOPPED = "stopped", _("Stopped")
+    REJECTED = "rejected", _("Rejected")
+    FAILED = "failed", _("Failed")
+
+
+class PushTask(models.Model):
+    """One send: a console form submission or one server API call."""
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="tasks")
+    name = models.CharField(_("task name"), max_length=200)
+    push_type = models.CharField(max_length=12, choices=PushType.choices)
+    source = models.CharField(max_length=10, choices=[("console", _("Console")), ("api", _("API"))])
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_caller = models.CharField(max_length=100, blank=True)
+    template_version = models.ForeignKey(
+        TemplateVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="tasks"
+    )
+    # The whole send specification as submitted (target type, channel, display,
+    # placeholder values, extension parameters, ...). Immutable once submitted.
+    params = models.JSONField(default=dict)
+    status = models.CharField(max_length=20, choices=TaskStatus.choices, default=TaskStatus.QUEUED)
+    status_reason = models.CharField(max_length=300, blank=True)
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    # Progress and figures, updated with F() expressions by the workers.
+    total_rows = models.PositiveBigIntegerField(default=0)
+    ingested_rows = models.PositiveBigIntegerField(default=0)
+    target_count = models.PositiveBigIntegerField(default=0)
+    pushed = models.PositiveBigIntegerField(default=0)
+    succeeded = models.PositiveBigIntegerField(default=0)
+    failed = models.PositiveBigIntegerField(default=0)
+    arrived = models.PositiveBigIntegerField(default=0)
+    opened = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["app", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="task_idempotency_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["app", "push_type", "-created_at"], name="task_app_type_created"),
+            models.Index(fields=["status", "scheduled_at"], name="task_status_scheduled"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def duration(self) -> float | None:
+        if not self.started_at:
+            return None
+        return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
+
+
+class MessageState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    WAITING = "waiting", _("Waiting for device")
+    ACCEPTED = "accepted", _("Accepted")
+    FAILED = "failed", _("Failed")
+    EXPIRED = "expired", _("Expired")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+FINAL_STATES = frozenset({MessageState.ACCEPTED, MessageState.FAILED, MessageState.EXPIRED, MessageState.CANCELLED})
+
+
+class Message(models.Model):
+    """One target line of a send. Immutable content; status fields move forward only."""
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="messages")
+    task = models.ForeignKey(PushTask, on_delete=models.CASCADE, related_name="messages")
+    customer_msg_id = models.CharField(_("customer message id"), max_length=64)
+    push_type = models.CharField(max_length=12, choices=PushType.choices)
+    target_type = models.CharField(max_length=16, choices=TargetType.choices)
+    target_id = models.CharField(max_length=255, blank=True)
+    platform = models.CharField(max_length=10, choices=Platform.choices, blank=True)
+    title = models.CharField(max_length=400, blank=True)
+    body = models.TextField(blank=True)
+    # Rendered extras: click action, URL, display type/style, icon, image, extension parameters.
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    state = models.CharField(max_length=10, choices=MessageState.choices, default=MessageState.PENDING)
+    status = models.IntegerField(default=PushStatus.WAITING_FOR_VERIFY)
+    status_desc = models.CharField(max_length=300, blank=True)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["app", "customer_msg_id"], name="customer_msg_id_unique_per_app")
+        ]
+        indexes = [
+            models.Index(fields=["app", "-created_at", "-id"], name="message_app_created"),
+            models.Index(fields=["app", "target_id", "-created_at"], name="message_app_target"),
+            models.Index(fields=["task", "state"], name="message_task_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.pk} ({self.customer_msg_id})"
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return (now or timezone.now()) >= self.expires_at
+
+
+class Delivery(models.Model):
+    """A message on one device. Unique per (message, device): a retry never pushes twice."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    state = models.CharField(max_length=10, choices=MessageState.choices, default=MessageState.QUEUED)
+    status = models.IntegerField(default=PushStatus.DEVICE_NOT_ONLINE)
+    gateway_code = models.IntegerField(null=True, blank=True)
+    gateway_reason = models.CharField(max_length=200, blank=True)
+    # Sent as apns-id / collapse id so a re-send after a crash shows one notification.
+    push_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    arrived_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    ignored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "device"], name="delivery_unique_message_device")]
+        indexes = [
+            models.Index(fields=["device", "-created_at"], name="delivery_device_created"),
+            models.Index(fields=["state", "channel"], name="delivery_state_channel"),
+            # Open deliveries of a message: "is this broadcast done?" stays cheap at 100k devices.
+            models.Index(
+                fields=["message"],
+                name="delivery_open_by_message",
+                condition=models.Q(state__in=["pending", "queued", "sending", "waiting"]),
+            ),
+        ]
+
+
+class StatusEvent(models.Model):
+    """The timeline of a message and its deliveries."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
+    delivery = models.ForeignKey(Delivery, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    state = models.CharField(max_length=10, choices=MessageState.choices)
+    status = models.IntegerField()
+    description = models.CharField(max_length=300, blank=True)
+    channel = models.CharField(max_length=10, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["message", "at"], name="statusevent_message_at")]
+
+
+class ReceiptEventType(models.TextChoices):
+    SENT = "sent", _("Sent")
+    SENT_FAIL = "sent_fail", _("Send failed")
+    ARRIVE = "arrive", _("Arrived")
+    CLICK = "click", _("Clicked")
+    CLEAN = "clean", _("Cleared")
+    IGNORE = "ignore", _("Ignored")
+
+
+class ReceiptEvent(models.Model):
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="receipts")
+    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    event = models.CharField(max_length=10, choices=ReceiptEventType.choices)
+    channel = models.CharField(max_length=10, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["app", "-at"], name="receipt_app_at"),
+            models.Index(fields=["message", "at"], name="receipt_message_at"),
+        ]
+
+
+class Granularity(models.TextChoices):
+    MINUTE = "minute", _("Minute")
+    HOUR = "hour", _("Hour")
+
+
+class UsageRollup(models.Model):
+    """Analysis figures per bucket and dimension, kept up to date as statuses change.
+
+    Minute buckets serve ranges of a day or less; hour buckets serve the rest
+    (day buckets are summed from hours in the viewer's time zone).
+    """
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
+    granularity = models.CharField(max_length=6, choices=Granularity.choices)
+    bucket = models.DateTimeField()
+    platform = models.CharField(max_length=10, blank=True)
+    app_version = models.CharField(max_length=40, blank=True)
+    channel = models.CharField(max_length=10, blank=True)
+    push_type = models.CharField(max_length=12, blank=True)
+    pushed = models.PositiveBigIntegerField(default=0)
+    arrived = models.PositiveBigIntegerField(default=0)
+    opened = models.PositiveBigIntegerField(default=0)
+    ignored = models.PositiveBigIntegerField(default=0)
+    cleared = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["app", "granularity", "bucket", "platform", "app_version", "channel", "push_type"],
+                name="rollup_unique_bucket",
+            )
+        ]
+
+
+class SendUpload(models.Model):
+    """An uploaded CSV (multiple push) or .txt target file, validated while streamed."""
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="uploads")
+    kind = models.CharField(max_length=10, choices=[("csv", "CSV"), ("targets", _("Target list"))])
+    file = models.FileField(upload_to="uploads/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField(default=0)
+    line_count = models.PositiveBigIntegerField(default=0)
+    good_count = models.PositiveBigIntegerField(default=0)
+    bad_count = models.PositiveBigIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    preview = models.JSONField(default=list, blank=True)
+    report = models.FileField(upload_to="uploads/reports/%Y/%m/", blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # Validation runs in the background: uploaded -> validating -> valid | invalid -> used.
+    status = models.CharField(max_length=12, default="uploaded")
+    bytes_done = models.PositiveBigIntegerField(default=0)
+    template_version = models.ForeignKey(
+        TemplateVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The send form's other fields, kept until confirmation.
+    params = models.JSONField(default=dict, blank=True)
+    failure = models.CharField(max_length=300, blank=True)
+
+
+class SendUploadRow(models.Model):
+    """A validated, rendered CSV line waiting for confirmation (filled with COPY).
+
+    Staging only: on PostgreSQL the table is UNLOGGED (a crash loses uploads not yet
+    confirmed, which are simply uploaded again) and has no index beyond the foreign key,
+    so COPY stays close to its bare speed; duplicates are found by one sort afterwards.
+    """
+
+    upload = models.ForeignKey(SendUpload, on_delete=models.CASCADE, related_name="rows")
+    line_no = models.PositiveBigIntegerField()
+    target_id = models.CharField(max_length=255)
+    customer_msg_id = models.CharField(max_length=64)
+    title = models.CharField(max_length=400)
+    body = models.TextField()
+    url = models.CharField(max_length=1000, blank=True)
+    extras = models.JSONField(default=dict)
+
+
+class CallbackAttempt(models.Model):
+    """One POST of a delivery receipt to the app's callback URL."""
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="callback_attempts")
+    delivery = models.ForeignKey(Delivery, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    url = models.URLField(max_length=500)
+    body = models.JSONField(default=dict)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    succeeded = models.BooleanField(default=False)
+    at = models.DateTimeField(default=timezone.now)
+
+
+class SmsMessage(models.Model):
+    """An SMS sent as fallback for a message that did not arrive (or was not clicked)."""
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
+    delivery = models.OneToOneField(Delivery, on_delete=models.CASCADE, related_name="sms")
+    phone_number = models.CharField(max_length=32)
+    provider = models.CharField(max_length=40)
+    state = models.CharField(max_length=12, default="queued")
+    provider_message_id = models.CharField(max_length=120, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    at = models.DateTimeField(default=timezone.now)

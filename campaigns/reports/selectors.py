@@ -1,0 +1,547 @@
+"""Reads behind the message list, task list, device query, push records, receipt log,
+troubleshooting tool and usage analysis.
+
+Lists page by key (created_at, id), never by OFFSET, so the millionth row costs what the
+first does. Analysis reads UsageRollup only: it never scans messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import zoneinfo
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDay
+from django.utils import timezone
+
+from campaigns.codes import GATEWAY_CODE_TEXT, status_text
+from campaigns.models import (
+    Channel,
+    Delivery,
+    Device,
+    Granularity,
+    Message,
+    PushTask,
+    PushType,
+    ReceiptEvent,
+    StatusEvent,
+    TargetType,
+    UsageRollup,
+    UserBinding,
+)
+from campaigns.rollups import FIGURES
+from console.models import App
+
+PAGE_SIZE = 50
+LIST_DAYS = 30
+# Shown in the message list by default; MULTIPLE only when searched, BROADCAST never
+# (broadcasts live in the task list). The same IN list is the predicate of the partial
+# index `message_list_default`, so PostgreSQL can use it.
+DEFAULT_LIST_TYPES = (PushType.SIMPLE, PushType.TEMPLATE, PushType.CONTINUOUS)
+SEARCH_LIST_TYPES = (*DEFAULT_LIST_TYPES, PushType.MULTIPLE)
+TASK_LIST_TYPES = (PushType.MULTIPLE, PushType.BROADCAST)
+RUNNING_TASK_STATES = ("queued", "ingesting", "running", "validating", "scheduled", "awaiting_approval")
+
+
+# ---------------------------------------------------------------- keyset cursor
+
+
+def encode_cursor(at: datetime, pk: int) -> str:
+    raw = f"{at.isoformat()}|{pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
+    """The (created_at, id) of the last row seen, or None for a cursor that is not ours."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at_text, pk_text = raw.split("|")
+        at = datetime.fromisoformat(at_text)
+        pk = int(pk_text)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if timezone.is_naive(at):
+        return None
+    return at, pk
+
+
+@dataclass
+class Page:
+    rows: list
+    next_cursor: str = ""
+
+
+def _keyset_page(qs: QuerySet, *, cursor: str, column: str, size: int) -> Page:
+    table = qs.model._meta.db_table
+    after = decode_cursor(cursor)
+    if after is not None:
+        # A row comparison walks the (…, column DESC, id DESC) index straight to the spot.
+        qs = qs.extra(where=[f'("{table}"."{column}", "{table}"."id") < (%s, %s)'], params=[after[0], after[1]])
+    rows = list(qs.order_by(f"-{column}", "-id")[: size + 1])
+    next_cursor = ""
+    if len(rows) > size:
+        rows = rows[:size]
+        last = rows[-1]
+        next_cursor = encode_cursor(getattr(last, column), last.pk)
+    return Page(rows=rows, next_cursor=next_cursor)
+
+
+# ---------------------------------------------------------------- messages
+
+
+def message_queryset(
+    *,
+    app: App,
+    now: datetime | None = None,
+    target_id: str = "",
+    customer_msg_id: str = "",
+    state: str = "",
+    channel: str = "",
+    push_type: str = "",
+    day_start: datetime | None = None,
+    day_end: datetime | None = None,
+) -> QuerySet[Message]:
+    """Messages of the last 30 days matching the filters (no ordering, no page)."""
+    now = now or timezone.now()
+    qs = Message.objects.filter(app=app, created_at__gte=now - timedelta(days=LIST_DAYS))
+    searching = bool(target_id or customer_msg_id)
+    if push_type:
+        allowed = SEARCH_LIST_TYPES if searching else (*DEFAULT_LIST_TYPES, PushType.MULTIPLE)
+        qs = qs.filter(push_type=push_type if push_type in allowed else "-")
+    else:
+        qs = qs.filter(push_type__in=SEARCH_LIST_TYPES if searching else DEFAULT_LIST_TYPES)
+    if target_id:
+        qs = qs.filter(target_id=target_id)
+    if customer_msg_id:
+        qs = qs.filter(customer_msg_id=customer_msg_id)
+    if state:
+        qs = qs.filter(state=state)
+    if channel:
+        qs = qs.filter(channel=channel)
+    if day_start:
+        qs = qs.filter(created_at__gte=day_start)
+    if day_end:
+        qs = qs.filter(created_at__lt=day_end)
+    return qs
+
+
+def message_list(*, app: App, cursor: str = "", size: int = PAGE_SIZE, **filters) -> Page:
+    qs = message_queryset(app=app, **filters).only(
+        "id", "created_at", "customer_msg_id", "push_type", "target_type", "target_id", "title", "state", "channel"
+    )
+    return _keyset_page(qs, cursor=cursor, column="created_at", size=size)
+
+
+@dataclass
+class TimelineEntry:
+    at: datetime
+    state: str
+    status: int
+    status_text: str
+    description: str
+    channel: str
+    gateway_code: int | None
+    gateway_text: str
+    device_id: str
+
+
+def message_get(*, app: App, message_id: int) -> Message | None:
+    return Message.objects.filter(app=app, pk=message_id).select_related("task").first()
+
+
+def message_timeline(*, message: Message) -> list[TimelineEntry]:
+    events = StatusEvent.objects.filter(message=message).select_related("delivery__device").order_by("at", "id")
+    out = []
+    for event in events[:500]:
+        delivery = event.delivery
+        code = delivery.gateway_code if delivery else None
+        out.append(
+            TimelineEntry(
+                at=event.at,
+                state=event.state,
+                status=event.status,
+                status_text=status_text(event.status),
+                description=event.description,
+                channel=event.channel,
+                gateway_code=code,
+                gateway_text=GATEWAY_CODE_TEXT.get(code, "") if code is not None else "",
+                device_id=delivery.device.device_id if delivery else "",
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------- tasks
+
+
+def task_queryset(
+    *,
+    app: App,
+    task_id: int | None = None,
+    name: str = "",
+    started_from: datetime | None = None,
+    started_to: datetime | None = None,
+    push_types: tuple[str, ...] = TASK_LIST_TYPES,
+) -> QuerySet[PushTask]:
+    qs = PushTask.objects.filter(app=app, push_type__in=push_types)
+    if task_id is not None:
+        qs = qs.filter(pk=task_id)
+    if name:
+        qs = qs.filter(name__icontains=name)
+    if started_from:
+        qs = qs.filter(created_at__gte=started_from)
+    if started_to:
+        qs = qs.filter(created_at__lt=started_to)
+    return qs
+
+
+def task_list(*, app: App, cursor: str = "", size: int = PAGE_SIZE, **filters) -> Page:
+    qs = task_queryset(app=app, **filters).select_related("template_version__template", "created_by")
+    return _keyset_page(qs, cursor=cursor, column="created_at", size=size)
+
+
+def task_get(*, app: App, task_id: int) -> PushTask | None:
+    return PushTask.objects.filter(app=app, pk=task_id).select_related("template_version__template").first()
+
+
+def task_progress(task: PushTask) -> int:
+    """Per cent of the task's targets that reached a final state or were pushed."""
+    total = task.target_count or task.total_rows
+    if not total:
+        return 100 if task.status in ("finished", "stopped", "cancelled", "failed") else 0
+    done = max(task.pushed, task.ingested_rows if task.status == "ingesting" else 0)
+    return min(100, int(done * 100 / total))
+
+
+# ---------------------------------------------------------------- devices
+
+
+@dataclass
+class DeviceReport:
+    device: Device
+    user_ids: list[str]
+    aliases: list[str]
+    tags: list[str]
+    deliveries: list[Delivery]
+
+
+def device_lookup(*, app: App, user_id: str = "", device_id: str = "") -> list[DeviceReport]:
+    """Devices by user id (through bindings) or device id, with their last deliveries."""
+    if device_id:
+        devices = list(Device.objects.filter(app=app, device_id=device_id))
+    elif user_id:
+        ids = UserBinding.objects.filter(app=app, user_id=user_id).values("device_id")
+        devices = list(Device.objects.filter(app=app, pk__in=ids).order_by("device_id")[:50])
+    else:
+        return []
+    reports = []
+    for device in devices:
+        reports.append(
+            DeviceReport(
+                device=device,
+                user_ids=list(
+                    UserBinding.objects.filter(device=device).order_by("user_id").values_list("user_id", flat=True)[:50]
+                ),
+                aliases=list(device.aliases.order_by("alias").values_list("alias", flat=True)[:128]),
+                tags=list(device.tags.order_by("name").values_list("name", flat=True)[:200]),
+                deliveries=list(
+                    Delivery.objects.filter(device=device).select_related("message").order_by("-created_at")[:20]
+                ),
+            )
+        )
+    return reports
+
+
+# ---------------------------------------------------------------- push records and receipts
+
+
+@dataclass
+class ChannelStats:
+    channel: str
+    sent: int = 0
+    arrived: int = 0
+    clicked: int = 0
+    cleared: int = 0
+
+
+@dataclass
+class PushRecord:
+    task: PushTask
+    target_types: list[str]
+    channels: list[ChannelStats] = field(default_factory=list)
+
+
+def push_record_list(*, app: App, cursor: str = "", size: int = 20) -> tuple[list[PushRecord], str]:
+    """Every push with its target types and per-channel sent/arrived/clicked/cleared."""
+    page = _keyset_page(
+        PushTask.objects.filter(app=app).select_related("template_version__template"),
+        cursor=cursor,
+        column="created_at",
+        size=size,
+    )
+    ids = [t.pk for t in page.rows]
+    stats: dict[int, dict[str, ChannelStats]] = {pk: {} for pk in ids}
+    rows = (
+        Delivery.objects.filter(message__task_id__in=ids)
+        .values("message__task_id", "channel")
+        .annotate(
+            sent=Count("id", filter=Q(accepted_at__isnull=False)),
+            arrived=Count("id", filter=Q(arrived_at__isnull=False)),
+            clicked=Count("id", filter=Q(clicked_at__isnull=False)),
+            cleared=Count("id", filter=Q(cleared_at__isnull=False)),
+        )
+        .order_by("message__task_id", "channel")
+    )
+    for row in rows:
+        stats[row["message__task_id"]][row["channel"]] = ChannelStats(
+            channel=row["channel"],
+            sent=row["sent"],
+            arrived=row["arrived"],
+            clicked=row["clicked"],
+            cleared=row["cleared"],
+        )
+    target_types: dict[int, list[str]] = {pk: [] for pk in ids}
+    for row in Message.objects.filter(task_id__in=ids).values("task_id", "target_type").distinct():
+        # Shown to people: the label in their language, not the stored code.
+        label = dict(TargetType.choices).get(row["target_type"], row["target_type"])
+        target_types[row["task_id"]].append(str(label))
+    records = [
+        PushRecord(task=t, target_types=sorted(target_types[t.pk]), channels=list(stats[t.pk].values()))
+        for t in page.rows
+    ]
+    return records, page.next_cursor
+
+
+def receipt_list(
+    *,
+    app: App,
+    cursor: str = "",
+    size: int = PAGE_SIZE,
+    at_from: datetime | None = None,
+    at_to: datetime | None = None,
+    event: str = "",
+    device_id: str = "",
+    message_id: int | None = None,
+) -> Page:
+    qs = ReceiptEvent.objects.filter(app=app).select_related("device", "message")
+    if at_from:
+        qs = qs.filter(at__gte=at_from)
+    if at_to:
+        qs = qs.filter(at__lt=at_to)
+    if event:
+        qs = qs.filter(event=event)
+    if device_id:
+        qs = qs.filter(device__device_id=device_id, device__app=app)
+    if message_id is not None:
+        qs = qs.filter(message_id=message_id)
+    return _keyset_page(qs, cursor=cursor, column="at", size=size)
+
+
+# ---------------------------------------------------------------- usage analysis
+
+MAX_RANGE = timedelta(days=90)
+FINE_RANGE = timedelta(days=1)
+
+
+@dataclass
+class UsageRow:
+    bucket: datetime
+    pushed: int
+    arrived: int
+    opened: int
+    ignored: int
+    cleared: int
+    # Ignored is only reported by the self-built channel: its rate is over self-built arrivals.
+    selfbuilt_arrived: int = 0
+
+    @property
+    def arrived_rate(self) -> float | None:
+        return rate(self.arrived, self.pushed)
+
+    @property
+    def opened_rate(self) -> float | None:
+        return rate(self.opened, self.arrived)
+
+    @property
+    def ignored_rate(self) -> float | None:
+        return rate(self.ignored, self.selfbuilt_arrived)
+
+
+def rate(part: int, whole: int) -> float | None:
+    """A percentage rounded to 2 places, or None when the whole is 0 (shown as "-")."""
+    if not whole:
+        return None
+    return round(part * 100 / whole, 2)
+
+
+def _rollup_filter(*, app: App, platform: str, app_version: str, channel: str, push_type: str) -> Q:
+    q = Q(app=app)
+    if platform:
+        q &= Q(platform=platform)
+    if app_version:
+        q &= Q(app_version=app_version)
+    if channel:
+        q &= Q(channel=channel)
+    if push_type:
+        q &= Q(push_type=push_type)
+    return q
+
+
+def usage_series(
+    *,
+    app: App,
+    start: datetime,
+    end: datetime,
+    granularity: str,
+    tz: zoneinfo.ZoneInfo | None = None,
+    platform: str = "",
+    app_version: str = "",
+    channel: str = "",
+    push_type: str = "",
+) -> list[UsageRow]:
+    """Figures per bucket in [start, end). Day buckets sum hour rows by the viewer's local day."""
+    if end - start > MAX_RANGE:
+        raise ValueError("range longer than 90 days")
+    if granularity in (Granularity.MINUTE, Granularity.HOUR) and end - start > FINE_RANGE:
+        raise ValueError("minute and hour granularity need a range of one day or less")
+    base = UsageRollup.objects.filter(
+        _rollup_filter(app=app, platform=platform, app_version=app_version, channel=channel, push_type=push_type),
+        bucket__gte=start,
+        bucket__lt=end,
+    )
+    sums = _sums()
+    if granularity == "day":
+        tz = tz or timezone.get_current_timezone()
+        qs = (
+            base.filter(granularity=Granularity.HOUR)
+            .annotate(day=TruncDay("bucket", tzinfo=tz))
+            .values("day")
+            .annotate(**sums)
+            .order_by("day")
+        )
+        return [_usage_row(r["day"], r) for r in qs]
+    qs = base.filter(granularity=granularity).values("bucket").annotate(**sums).order_by("bucket")
+    return [_usage_row(r["bucket"], r) for r in qs]
+
+
+def _sums() -> dict:
+    # Aliased: an annotation may not shadow the column it sums.
+    sums = {f"sum_{f}": Sum(f) for f in FIGURES}
+    sums["sum_selfbuilt_arrived"] = Sum("arrived", filter=Q(channel=Channel.SELF_BUILT))
+    return sums
+
+
+def _usage_row(bucket: datetime, r: dict) -> UsageRow:
+    return UsageRow(
+        bucket=bucket, selfbuilt_arrived=r["sum_selfbuilt_arrived"] or 0, **{f: r[f"sum_{f}"] or 0 for f in FIGURES}
+    )
+
+
+def usage_totals(rows: list[UsageRow]) -> UsageRow | None:
+    if not rows:
+        return None
+    return UsageRow(
+        bucket=rows[0].bucket,
+        selfbuilt_arrived=sum(r.selfbuilt_arrived for r in rows),
+        **{f: sum(getattr(r, f) for r in rows) for f in FIGURES},
+    )
+
+
+def usage_funnel(
+    *,
+    app: App,
+    start: datetime,
+    end: datetime,
+    granularity: str,
+    platform: str = "",
+    app_version: str = "",
+    channel: str = "",
+    push_type: str = "",
+) -> list[tuple[str, UsageRow]]:
+    """Per-channel totals over the range (pushed → arrived → opened → cleared)."""
+    source = Granularity.MINUTE if granularity == Granularity.MINUTE else Granularity.HOUR
+    qs = (
+        UsageRollup.objects.filter(
+            _rollup_filter(app=app, platform=platform, app_version=app_version, channel=channel, push_type=push_type),
+            granularity=source,
+            bucket__gte=start,
+            bucket__lt=end,
+        )
+        .values("channel")
+        .annotate(**_sums())
+        .order_by("channel")
+    )
+    return [(r["channel"], _usage_row(start, r)) for r in qs]
+
+
+def app_versions(*, app: App, now: datetime | None = None) -> list[str]:
+    """App versions seen in the last day: a hint for the filter that reads a day of hour rows only."""
+    since = (now or timezone.now()) - timedelta(days=1)
+    return list(
+        UsageRollup.objects.filter(app=app, granularity=Granularity.HOUR, bucket__gte=since)
+        .exclude(app_version="")
+        .values_list("app_version", flat=True)
+        .distinct()
+        .order_by("app_version")[:200]
+    )
+
+
+# ---------------------------------------------------------------- exports
+
+
+def message_export_rows(*, app: App, start: datetime, end: datetime) -> Iterator[tuple]:
+    qs = (
+        Message.objects.filter(app=app, created_at__gte=start, created_at__lt=end)
+        .order_by("created_at", "id")
+        .values_list(
+            "id",
+            "customer_msg_id",
+            "task_id",
+            "push_type",
+            "target_type",
+            "target_id",
+            "platform",
+            "channel",
+            "title",
+            "state",
+            "status",
+            "status_changed_at",
+            "created_at",
+            "expires_at",
+        )
+    )
+    for row in qs.iterator(chunk_size=2000):
+        yield (*row[:10], row[10], status_text(row[10]), *row[11:])
+
+
+def task_export_rows(*, app: App, start: datetime, end: datetime) -> Iterator[tuple]:
+    qs = (
+        PushTask.objects.filter(app=app, created_at__gte=start, created_at__lt=end)
+        .select_related("template_version__template", "created_by")
+        .order_by("created_at", "id")
+    )
+    for t in qs.iterator(chunk_size=2000):
+        yield (
+            t.pk,
+            t.name,
+            t.push_type,
+            t.source,
+            t.template_version.template.name if t.template_version else "",
+            t.template_version.number if t.template_version else "",
+            t.status,
+            t.target_count,
+            t.pushed,
+            t.succeeded,
+            t.failed,
+            t.arrived,
+            t.opened,
+            t.created_at,
+            t.started_at,
+            t.finished_at,
+            t.created_by.get_username() if t.created_by else t.api_caller,
+        )

@@ -1,0 +1,202 @@
+"""The OpenAPI 3.1 document of the signed send API, built from the code's own constants."""
+
+from __future__ import annotations
+
+from campaigns.codes import ApiCode
+from console.apisign import HEADER_APP_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
+
+from . import rules
+
+_SIGNATURE_DOC = (
+    "Signed string: method, path, timestamp (Unix ms), nonce and the lowercase hex SHA-256 of the raw body, "
+    "joined by \\n. RSA PKCS#1 v1.5 with SHA-256 under the app's uploaded public key; base64 with + replaced "
+    "by - and / by _. A bad or missing signature, a timestamp more than 5 minutes off or a reused nonce "
+    "gives -1; the Push API switch off gives 3032."
+)
+
+
+def _header(name: str, description: str) -> dict:
+    return {"name": name, "in": "header", "required": True, "schema": {"type": "string"}, "description": description}
+
+
+COMMON_FIELDS = {
+    "taskName": {"type": "string", "maxLength": 200},
+    "expiredSeconds": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": rules.EXPIRE_MAX_SECONDS,
+        "default": rules.EXPIRE_DEFAULT_SECONDS,
+    },
+    "extendedParams": {
+        "type": "object",
+        "maxProperties": rules.EXTRAS_MAX,
+        "description": "Reserved keys refused (3044): "
+        + ", ".join(sorted(rules.RESERVED_EXTRA_KEYS))
+        + ". badge_add_num needs badge_class (3059); big_text must be 1.",
+    },
+    "silent": {"type": "boolean", "description": "Pass-through message (always the self-built channel)."},
+    "androidChannel": {
+        "type": "integer",
+        "enum": [0, 1],
+        "description": "0: vendor channel when configured, else self-built; 1: self-built only.",
+    },
+    "pushTime": {"type": "string", "format": "date-time", "description": "Schedule up to 7 days ahead."},
+    "idempotentToken": {
+        "type": "string",
+        "maxLength": 120,
+        "description": "A retry with the same token returns the first call's result.",
+    },
+}
+DELIVERY_TYPE = {"type": "integer", "enum": [1, 2, 3], "description": "1 Android device, 2 iOS device, 3 user id"}
+TARGET_MSGKEY = {
+    "type": "object",
+    "maxProperties": rules.SINGLE_PUSH_MAX_TARGETS,
+    "additionalProperties": {"type": "string", "maxLength": rules.CUSTOMER_MSG_ID_MAX},
+    "description": "target id -> customer message id (msgKey), at most 10",
+}
+
+BODIES = {
+    "simple": {
+        "required": ["deliveryType", "targetMsgkey", "title", "body"],
+        "properties": {
+            "deliveryType": DELIVERY_TYPE,
+            "targetMsgkey": TARGET_MSGKEY,
+            "title": {"type": "string", "maxLength": 200},
+            "body": {"type": "string", "maxLength": 200},
+            "pushAction": {"type": "integer", "enum": [0, 1], "description": "0 open web URL, 1 open activity"},
+            "uri": {"type": "string"},
+            **COMMON_FIELDS,
+        },
+    },
+    "template": {
+        "required": ["deliveryType", "targetMsgkey", "templateName"],
+        "properties": {
+            "deliveryType": DELIVERY_TYPE,
+            "targetMsgkey": TARGET_MSGKEY,
+            "templateName": {"type": "string"},
+            "templateKeyValue": {"type": "object", "additionalProperties": {"type": "string"}},
+            **COMMON_FIELDS,
+        },
+    },
+    "multiple": {
+        "required": ["deliveryType", "templateName", "targetMsg"],
+        "properties": {
+            "deliveryType": DELIVERY_TYPE,
+            "templateName": {"type": "string"},
+            "targetMsg": {
+                "type": "array",
+                "maxItems": rules.MULTIPLE_API_MAX_TARGETS,
+                "items": {
+                    "type": "object",
+                    "required": ["target", "msgKey"],
+                    "properties": {
+                        "target": {"type": "string"},
+                        "msgKey": {"type": "string", "maxLength": 64},
+                        "templateKeyValue": {"type": "object"},
+                        "extendedParams": {"type": "object", "maxProperties": rules.MULTIPLE_API_MAX_EXTRAS},
+                    },
+                },
+            },
+            **COMMON_FIELDS,
+        },
+    },
+    "broadcast": {
+        "required": ["deliveryType", "templateName"],
+        "properties": {
+            "deliveryType": {"type": "integer", "enum": [1, 2], "description": "1 Android, 2 iOS (3 gives 3030)"},
+            "templateName": {"type": "string"},
+            "templateKeyValue": {"type": "object"},
+            "unBindPeriod": {
+                "type": "integer",
+                "enum": [1, 2, 3, 4, 5],
+                "description": "1 logged-in only; 2/3/4 also logged out within 7/15/60 days; 5 ever. Required for iOS "
+                "(3051). Android self-built channel with 2-5 gives 3053.",
+            },
+            "target": {"type": "string", "enum": ["all", "tag", "account", "alias"], "default": "all"},
+            "targetValue": {
+                "description": "List of ids (at most 1,000) or, for tag, an expression "
+                '{"and": [...]}, {"or": [...]}, {"not": ...}'
+            },
+            "msgkey": {"type": "string", "maxLength": 64},
+            **COMMON_FIELDS,
+        },
+    },
+    "continuous": {
+        "properties": {
+            "messageId": {"type": "integer", "description": "Absent: create the message. Present: push it."},
+            "title": {"type": "string"},
+            "body": {"type": "string"},
+            "templateName": {"type": "string"},
+            "templateKeyValue": {"type": "object"},
+            "target": {"type": "string", "enum": ["device", "account", "alias"]},
+            "targetValue": {"type": "array", "maxItems": rules.BATCH_MAX_TARGETS, "items": {"type": "string"}},
+            **COMMON_FIELDS,
+        }
+    },
+}
+
+SUMMARIES = {
+    "simple": "PushSimple: literal title and body to at most 10 targets",
+    "template": "PushTemplate: a template and its values to at most 10 targets",
+    "multiple": "PushMultiple: one template, up to 400 target messages with their own values",
+    "broadcast": "PushBroadcast: every device of one platform, or a tag expression, accounts, aliases",
+    "continuous": "Continuous push: create a message once, then push it to more batches",
+}
+
+
+def document() -> dict:
+    result = {
+        "type": "object",
+        "required": ["resultCode", "resultMsg", "requestId"],
+        "properties": {
+            "resultCode": {"type": "integer", "description": "100 SUCCESS, else a SPEC code; 429 rate limited"},
+            "resultMsg": {"type": "string"},
+            "requestId": {"type": "string"},
+            "detail": {"type": "string"},
+            "pushResult": {"type": "object"},
+        },
+    }
+    params = [
+        _header(HEADER_APP_KEY, "The app's AppKey"),
+        _header(HEADER_TIMESTAMP, "Unix time in milliseconds, within 5 minutes"),
+        _header(HEADER_NONCE, "A value never used before by this app (up to 128 characters)"),
+        _header(HEADER_SIGNATURE, _SIGNATURE_DOC),
+    ]
+    paths = {}
+    for op, body in BODIES.items():
+        paths[f"/api/v1/push/{op}"] = {
+            "post": {
+                "operationId": f"push_{op}",
+                "summary": SUMMARIES[op],
+                "parameters": params,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object", **body}}},
+                },
+                "responses": {
+                    "200": {"description": "resultCode 100", "content": {"application/json": {"schema": result}}},
+                    "400": {"description": "A SPEC failure code", "content": {"application/json": {"schema": result}}},
+                    "401": {"description": "-1 SIGNATURE_MISMATCH"},
+                    "403": {"description": "3032 REST_API_SWITCH_NOT_OPEN"},
+                    "429": {"description": "TOO_MANY_REQUESTS (per-app limit per minute); see Retry-After"},
+                },
+            }
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Pushdeck server API",
+            "version": "1",
+            "description": _SIGNATURE_DOC,
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "ResultCode": {
+                    "type": "integer",
+                    "enum": [int(c) for c in ApiCode],
+                    "description": ", ".join(f"{int(c)} {c.name}" for c in ApiCode),
+                }
+            }
+        },
+    }

@@ -1,0 +1,834 @@
+"""Writes of the send area: submit, approve, cancel, stop, test send, scheduled dispatch.
+
+A submitted send is a PushTask holding PENDING Messages; the delivery engine picks
+it up through `campaigns.delivery.tasks.dispatch_task` once it is QUEUED.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from celery import current_app
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from campaigns.audience import audience_size
+from campaigns.codes import ApiCode, PushError
+from campaigns.models import (
+    Device,
+    Message,
+    Platform,
+    PushTask,
+    PushType,
+    SendUpload,
+    TargetType,
+    TaskStatus,
+)
+from console.audit import audit_record
+from console.models import App
+from templates_app.models import TemplateVersion
+from templates_app.rendering import render_message
+
+from . import csvingest, rules
+
+logger = logging.getLogger(__name__)
+
+DISPATCH_TASK = "campaigns.delivery.tasks.dispatch_task"
+# Target types resolved per target id (one Message each); the others are one Message.
+PER_TARGET_TYPES = {TargetType.USER, TargetType.ANDROID_DEVICE, TargetType.IOS_DEVICE, TargetType.DEVICE}
+
+
+@dataclass
+class SendSpec:
+    """One send as the forms and the API describe it, before it is saved."""
+
+    push_type: str
+    target_type: str
+    name: str = ""
+    # Per-target sends: (target id, customer message id, placeholder values, extras).
+    targets: list[tuple[str, str]] = field(default_factory=list)
+    row_values: dict[str, dict] = field(default_factory=dict)
+    row_extras: dict[str, dict] = field(default_factory=dict)
+    # Group sends (broadcast, accounts, aliases, tag, all).
+    target_values: list[str] = field(default_factory=list)
+    tag_expression: object = None
+    platform: str = ""
+    unbind_period: int | None = None
+    customer_msg_id: str = ""
+    # Content.
+    template_version: TemplateVersion | None = None
+    values: dict[str, str] = field(default_factory=dict)
+    title: str = ""
+    body: str = ""
+    url: str = ""
+    activity: str = ""
+    click_action: str = "open_app"
+    display_type: str = "notification"
+    display_style: str = "default"
+    icon_url: str = ""
+    image_url: str = ""
+    extras: dict[str, str] = field(default_factory=dict)
+    channel: str = "auto"  # auto (vendor when configured) | selfbuilt
+    expire_seconds: int = rules.EXPIRE_DEFAULT_SECONDS
+    scheduled_at: datetime | None = None
+
+    @property
+    def silent(self) -> bool:
+        return self.display_type == "silent"
+
+    def content_from_template(self) -> None:
+        """Template sends: display type, click action and texts come from the version, read-only."""
+        v = self.template_version
+        if v is None:
+            return
+        self.title, self.body, self.url = v.title, v.body, v.url
+        # An explicit pass-through flag (API `silent`) wins; otherwise the template decides.
+        self.display_type = "silent" if self.display_type == "silent" else v.display_type
+        self.display_style, self.click_action = v.display_style, v.click_action
+        self.activity = v.activity
+        self.icon_url = self.icon_url or v.icon_url
+        self.image_url = self.image_url or v.image_url
+
+    def payload(self, *, url: str, extras: dict | None = None) -> dict:
+        return {
+            "display_type": self.display_type,
+            "display_style": self.display_style,
+            "click_action": self.click_action,
+            "url": url,
+            "activity": self.activity,
+            "icon_url": self.icon_url,
+            "image_url": self.image_url,
+            "extras": {**self.extras, **(extras or {})},
+            # Silent (pass-through) messages always go through the self-built channel.
+            "android_channel": "selfbuilt" if self.silent else self.channel,
+            "silent": self.silent,
+        }
+
+    def group_params(self) -> dict:
+        return {
+            "target_type": self.target_type,
+            "target_values": self.target_values,
+            "tag_expression": self.tag_expression,
+            "platform": self.platform,
+            "unbind_period": self.unbind_period,
+        }
+
+
+def _platform_of(target_type: str, platform: str) -> str:
+    if target_type == TargetType.ANDROID_DEVICE:
+        return Platform.ANDROID
+    if target_type == TargetType.IOS_DEVICE:
+        return Platform.IOS
+    return platform
+
+
+def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None) -> list[dict]:
+    """Check every rule and render every message. Returns message dicts (nothing saved)."""
+    now = now or timezone.now()
+    if spec.push_type in (PushType.TEMPLATE, PushType.MULTIPLE, PushType.BROADCAST) and spec.template_version is None:
+        raise PushError(ApiCode.NEED_TEMPLATE, "choose a template")
+    spec.content_from_template()
+    spec.expire_seconds = rules.check_expire_seconds(spec.expire_seconds)
+    spec.extras = rules.check_extras(spec.extras)
+    rules.check_schedule(spec.scheduled_at, now=now)
+    if spec.channel not in ("auto", "selfbuilt"):
+        raise PushError(ApiCode.ANDROID_CHANNEL_PARAM_INVALID, "channel is auto or selfbuilt")
+    platform = _platform_of(spec.target_type, spec.platform)
+    if spec.push_type == PushType.BROADCAST:
+        if platform not in (Platform.ANDROID, Platform.IOS):
+            raise PushError(ApiCode.BROADCAST_ONLY_SUPPORT_BY_DEVICE, "a broadcast goes to one platform")
+        if spec.target_type == TargetType.ALL:
+            spec.unbind_period = rules.check_unbind_period(
+                platform=platform, unbind_period=spec.unbind_period, channel=spec.payload(url="")["android_channel"]
+            )
+    if platform == Platform.IOS:
+        reason = rules.ios_block_reason(app)
+        if reason:
+            raise PushError(ApiCode.OS_TYPE_NOT_SUPPORTED, reason)
+    expires_at = (spec.scheduled_at or now) + timedelta(seconds=spec.expire_seconds)
+    messages = []
+    if spec.target_type in PER_TARGET_TYPES:
+        if spec.push_type in (PushType.SIMPLE, PushType.TEMPLATE):
+            rules.check_single_targets([t for t, _ in spec.targets])
+        if not spec.targets:
+            raise PushError(ApiCode.TOKEN_OR_USERID_NULL, "give at least one target id")
+        for target_id, cmid in spec.targets:
+            values = {**spec.values, **spec.row_values.get(cmid, {})}
+            extras = spec.row_extras.get(cmid, {})
+            messages.append(
+                _render(
+                    spec,
+                    target_id=target_id,
+                    cmid=cmid,
+                    values=values,
+                    extras=extras,
+                    platform=platform,
+                    expires_at=expires_at,
+                )
+            )
+    else:
+        if spec.target_type in (TargetType.ACCOUNT, TargetType.ALIAS, TargetType.DEVICE):
+            if not spec.target_values:
+                raise PushError(ApiCode.TOKEN_OR_USERID_NULL, "give at least one target")
+            if len(spec.target_values) > rules.BATCH_MAX_TARGETS:
+                raise PushError(ApiCode.MULTIPLE_TARGET_NUMBER_TOO_MUCH, "at most 1,000 targets per request")
+        messages.append(
+            _render(
+                spec,
+                target_id="",
+                cmid=spec.customer_msg_id or rules.new_customer_msg_id(),
+                values=spec.values,
+                extras={},
+                platform=platform,
+                expires_at=expires_at,
+            )
+        )
+    cmids = [m["customer_msg_id"] for m in messages]
+    if len(set(cmids)) != len(cmids):
+        raise PushError(ApiCode.INVALID_PARAM, "a customer message id appears twice")
+    taken = rules.customer_msg_ids_taken(app, cmids)
+    if taken:
+        raise PushError(ApiCode.INVALID_PARAM, "customer message id already used: " + ", ".join(taken[:10]))
+    return messages
+
+
+def _render(spec: SendSpec, *, target_id, cmid, values, extras, platform, expires_at) -> dict:
+    cmid = rules.check_customer_msg_id(cmid)
+    extras = (
+        rules.check_extras(
+            extras, limit=rules.MULTIPLE_API_MAX_EXTRAS, too_many=ApiCode.MULTIPLE_INNER_EXTEND_PARAM_TO_MUCH
+        )
+        if extras
+        else {}
+    )
+    if spec.template_version is not None:
+        rendered = render_message(title=spec.title, body=spec.body, url=spec.url, values=values, platform=platform)
+        title, body, url = rendered.title, rendered.body, rendered.url
+    else:
+        title, body, url = spec.title, spec.body, spec.url
+        if not title.strip() or not body.strip():
+            raise PushError(ApiCode.PAYLOAD_NOT_ENOUGH, "title and body are required")
+        render_message(title=title.replace("#", ""), body=body.replace("#", ""), url="", platform=platform)
+    payload = spec.payload(url=url, extras=extras)
+    rules.check_payload_size(payload, title=title, body=body)
+    return {
+        "customer_msg_id": cmid,
+        "target_type": spec.target_type,
+        "target_id": target_id,
+        "platform": platform,
+        "title": title,
+        "body": body,
+        "payload": payload,
+        "expires_at": expires_at,
+    }
+
+
+def send_audience(*, app: App, spec: SendSpec) -> int:
+    """How many devices the send reaches (shown before submit, used for approval)."""
+    platform = _platform_of(spec.target_type, spec.platform)
+    if spec.target_type in PER_TARGET_TYPES:
+        ids = [t for t, _ in spec.targets]
+        return audience_size(app=app, target_type=spec.target_type, target_ids=ids, platform=platform)
+    return audience_size(
+        app=app,
+        target_type=spec.target_type,
+        target_ids=spec.target_values,
+        platform=platform,
+        tag_expression=spec.tag_expression,
+        unbind_period=spec.unbind_period,
+    )
+
+
+def _needs_approval(app: App, *, push_type: str, target_type: str, count: int) -> bool:
+    if app.approval_for_broadcast and (
+        push_type == PushType.BROADCAST or target_type in (TargetType.ALL, TargetType.TAG)
+    ):
+        return True
+    return count > app.approval_threshold
+
+
+def _enqueue_dispatch(task: PushTask) -> None:
+    task_id = task.pk
+    transaction.on_commit(lambda: current_app.send_task(DISPATCH_TASK, args=[task_id], queue="dispatch"))
+
+
+def _initial_status(app: App, *, spec_push_type: str, target_type: str, count: int, scheduled_at) -> str:
+    if _needs_approval(app, push_type=spec_push_type, target_type=target_type, count=count):
+        return TaskStatus.AWAITING_APPROVAL
+    return TaskStatus.SCHEDULED if scheduled_at else TaskStatus.QUEUED
+
+
+def task_for_idempotency(app: App, key: str | None) -> PushTask | None:
+    if not key:
+        return None
+    return PushTask.objects.filter(app=app, idempotency_key=key).first()
+
+
+def send_submit(
+    *,
+    app: App,
+    spec: SendSpec,
+    source: str,
+    actor=None,
+    api_caller: str = "",
+    idempotency_key: str | None = None,
+    request=None,
+    now: datetime | None = None,
+) -> tuple[PushTask, bool]:
+    """Validate, save the task and its messages, audit, and enqueue. Returns (task, created).
+
+    A repeated idempotency key returns the first task untouched.
+    """
+    existing = task_for_idempotency(app, idempotency_key)
+    if existing is not None:
+        return existing, False
+    now = now or timezone.now()
+    messages = send_validate(app=app, spec=spec, now=now)
+    count = send_audience(app=app, spec=spec)
+    if spec.target_type in PER_TARGET_TYPES:
+        # Approval counts targets asked for, even those without a device yet.
+        count = max(count, len(messages))
+    try:
+        with transaction.atomic():
+            task = PushTask.objects.create(
+                app=app,
+                name=spec.name or f"Console {timezone.localtime(now):%Y%m%d%H%M%S}",
+                push_type=spec.push_type,
+                source=source,
+                created_by=actor,
+                api_caller=api_caller,
+                template_version=spec.template_version,
+                params={
+                    **spec.group_params(),
+                    "values": spec.values,
+                    "expire_seconds": spec.expire_seconds,
+                    "payload": spec.payload(url=spec.url),
+                },
+                status=_initial_status(
+                    app,
+                    spec_push_type=spec.push_type,
+                    target_type=spec.target_type,
+                    count=count,
+                    scheduled_at=spec.scheduled_at,
+                ),
+                idempotency_key=idempotency_key,
+                created_at=now,
+                scheduled_at=spec.scheduled_at,
+                total_rows=len(messages),
+                target_count=count,
+            )
+            Message.objects.bulk_create(
+                [
+                    Message(app=app, task=task, push_type=spec.push_type, created_at=now, status_changed_at=now, **m)
+                    for m in messages
+                ]
+            )
+            audit_record(
+                action="send.submit",
+                actor=actor,
+                actor_label=api_caller,
+                app=app,
+                target=f"task {task.pk}",
+                summary={
+                    "push_type": spec.push_type,
+                    "source": source,
+                    "messages": len(messages),
+                    "targets": count,
+                    "status": task.status,
+                },
+                request=request,
+            )
+            if task.status == TaskStatus.QUEUED:
+                _enqueue_dispatch(task)
+    except IntegrityError:
+        # A concurrent retry with the same key won the race: answer with its task.
+        existing = task_for_idempotency(app, idempotency_key)
+        if existing is None:
+            raise PushError(ApiCode.INVALID_PARAM, "customer message id already used") from None
+        return existing, False
+    return task, True
+
+
+def _locked_task(app: App, task_id: int) -> PushTask:
+    task = PushTask.objects.select_for_update().filter(app=app, pk=task_id).first()
+    if task is None:
+        raise PushError(ApiCode.INVALID_PARAM, "no such task")
+    return task
+
+
+@transaction.atomic
+def task_approve(*, app: App, task_id: int, actor, request=None) -> PushTask:
+    """A second person with the send permission releases a send waiting for approval."""
+    task = _locked_task(app, task_id)
+    if task.status != TaskStatus.AWAITING_APPROVAL:
+        raise PushError(ApiCode.INVALID_PARAM, "this send is not waiting for approval")
+    if task.created_by_id is not None and task.created_by_id == actor.pk:
+        raise PushError(ApiCode.INVALID_PARAM, "a send must be approved by someone else")
+    now = timezone.now()
+    task.approved_by, task.approved_at = actor, now
+    task.status = TaskStatus.SCHEDULED if task.scheduled_at and task.scheduled_at > now else TaskStatus.QUEUED
+    task.save(update_fields=["approved_by", "approved_at", "status"])
+    audit_record(
+        action="send.approve",
+        actor=actor,
+        app=app,
+        target=f"task {task.pk}",
+        summary={"targets": task.target_count},
+        request=request,
+    )
+    if task.status == TaskStatus.QUEUED:
+        _enqueue_dispatch(task)
+    return task
+
+
+@transaction.atomic
+def task_reject(*, app: App, task_id: int, actor, request=None) -> PushTask:
+    task = _locked_task(app, task_id)
+    if task.status != TaskStatus.AWAITING_APPROVAL:
+        raise PushError(ApiCode.INVALID_PARAM, "this send is not waiting for approval")
+    task.status = TaskStatus.REJECTED
+    task.save(update_fields=["status"])
+    _cancel_open_messages(task)
+    audit_record(action="send.reject", actor=actor, app=app, target=f"task {task.pk}", request=request)
+    return task
+
+
+def _cancel_open_messages(task: PushTask) -> int:
+    """Every open message (and delivery) ends CANCELLED through the one status path, with its timeline."""
+    from campaigns.delivery.dispatch import task_stop_deliveries
+
+    return task_stop_deliveries(task_id=task.pk)
+
+
+# Tasks a person may still stop (running) or cancel (not started yet).
+STOPPABLE = frozenset(
+    {TaskStatus.SCHEDULED, TaskStatus.AWAITING_APPROVAL, TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.INGESTING}
+)
+
+
+def _task_end(
+    *, app: App, task_id: int, actor, request, allowed: set[str], refusal: str, status: str, action: str, count_key: str
+) -> PushTask:
+    """End a task in `status`; its open messages end CANCELLED; audited as `action`."""
+    task = _locked_task(app, task_id)
+    if task.status not in allowed:
+        raise PushError(ApiCode.INVALID_PARAM, refusal)
+    task.status = status
+    task.finished_at = timezone.now()
+    task.save(update_fields=["status", "finished_at"])
+    cancelled = _cancel_open_messages(task)
+    task.cancelled_count = cancelled
+    audit_record(
+        action=action, actor=actor, app=app, target=f"task {task.pk}", summary={count_key: cancelled}, request=request
+    )
+    return task
+
+
+@transaction.atomic
+def task_cancel(*, app: App, task_id: int, actor, request=None) -> PushTask:
+    """Cancel a scheduled (or waiting) send before it starts."""
+    return _task_end(
+        app=app,
+        task_id=task_id,
+        actor=actor,
+        request=request,
+        allowed={TaskStatus.SCHEDULED, TaskStatus.AWAITING_APPROVAL},
+        refusal="only a scheduled or waiting send can be cancelled",
+        status=TaskStatus.CANCELLED,
+        action="send.cancel",
+        count_key="messages",
+    )
+
+
+@transaction.atomic
+def task_stop(*, app: App, task_id: int, actor, request=None) -> PushTask:
+    """Stop a running send: the engine checks the status before each chunk; the rest is cancelled."""
+    return _task_end(
+        app=app,
+        task_id=task_id,
+        actor=actor,
+        request=request,
+        allowed={TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.INGESTING},
+        refusal="only a queued or running send can be stopped",
+        status=TaskStatus.STOPPED,
+        action="send.stop",
+        count_key="messages_cancelled",
+    )
+
+
+def test_devices(app: App) -> QuerySet[Device]:
+    return Device.objects.filter(app=app, is_test_device=True)
+
+
+def send_test(*, app: App, spec: SendSpec, actor, request=None) -> PushTask:
+    """The same message to the app's saved test devices only (no approval, sent now)."""
+    devices = list(test_devices(app).values_list("device_id", "platform"))
+    if not devices:
+        raise PushError(ApiCode.TOKEN_OR_USERID_NULL, "this app has no test devices")
+    spec.push_type = PushType.TEMPLATE if spec.template_version else PushType.SIMPLE
+    spec.target_type = TargetType.DEVICE
+    spec.scheduled_at = None
+    spec.targets = [(device_id, rules.new_customer_msg_id()) for device_id, _ in devices]
+    spec.name = f"Test {timezone.localtime():%Y%m%d%H%M%S}"
+    spec.platform = ""
+    messages = send_validate(app=app, spec=spec)
+    with transaction.atomic():
+        task = PushTask.objects.create(
+            app=app,
+            name=spec.name,
+            push_type=spec.push_type,
+            source="console",
+            created_by=actor,
+            template_version=spec.template_version,
+            params={"test_send": True, "values": spec.values},
+            total_rows=len(messages),
+            target_count=len(messages),
+        )
+        platforms = dict(devices)
+        Message.objects.bulk_create(
+            [
+                Message(app=app, task=task, push_type=spec.push_type, **{**m, "platform": platforms[m["target_id"]]})
+                for m in messages
+            ]
+        )
+        audit_record(
+            action="send.test",
+            actor=actor,
+            app=app,
+            target=f"task {task.pk}",
+            summary={"devices": len(messages)},
+            request=request,
+        )
+        _enqueue_dispatch(task)
+    return task
+
+
+def dispatch_due_sends(*, now: datetime | None = None) -> list[int]:
+    """Scheduled sends whose time has come: SCHEDULED -> QUEUED, then enqueue each."""
+    now = now or timezone.now()
+    released = []
+    with transaction.atomic():
+        due = PushTask.objects.select_for_update(skip_locked=True).filter(
+            status=TaskStatus.SCHEDULED, scheduled_at__lte=now
+        )
+        for task in due:
+            task.status = TaskStatus.QUEUED
+            task.save(update_fields=["status"])
+            _enqueue_dispatch(task)
+            released.append(task.pk)
+    return released
+
+
+# Multiple push: upload -> background validation -> confirmation -> background ingest.
+
+
+def upload_create(*, app: App, file, spec: SendSpec, actor, request=None) -> SendUpload:
+    """Keep the uploaded file and queue its validation (rules checked first, on the form fields)."""
+    if spec.template_version is None:
+        raise PushError(ApiCode.NEED_TEMPLATE, "choose a template")
+    spec.content_from_template()
+    spec.expire_seconds = rules.check_expire_seconds(spec.expire_seconds)
+    spec.extras = rules.check_extras(spec.extras)
+    rules.check_schedule(spec.scheduled_at)
+    platform = _platform_of(spec.target_type, spec.platform)
+    if platform == Platform.IOS and (reason := rules.ios_block_reason(app)):
+        raise PushError(ApiCode.OS_TYPE_NOT_SUPPORTED, reason)
+    with transaction.atomic():
+        upload = SendUpload(
+            app=app,
+            kind="csv",
+            original_name=(file.name or "upload.csv")[:255],
+            size=file.size,
+            created_by=actor,
+            template_version=spec.template_version,
+            status="uploaded",
+            params={
+                "name": spec.name,
+                "target_type": spec.target_type,
+                "platform": platform,
+                "channel": spec.channel,
+                "expire_seconds": spec.expire_seconds,
+                "extras": spec.extras,
+                "scheduled_at": spec.scheduled_at.isoformat() if spec.scheduled_at else None,
+                "icon_url": spec.icon_url,
+                "image_url": spec.image_url,
+            },
+        )
+        upload.file.save(f"multiple-{app.app_key}.csv", file, save=False)
+        upload.save()
+        audit_record(
+            action="send.upload",
+            actor=actor,
+            app=app,
+            target=f"upload {upload.pk}",
+            summary={"bytes": file.size, "name": upload.original_name},
+            request=request,
+        )
+        upload_id = upload.pk
+        transaction.on_commit(
+            lambda: current_app.send_task("campaigns.sends.tasks.ingest_upload", args=[upload_id], queue="ingest")
+        )
+    return upload
+
+
+def upload_validate(*, upload_id: int) -> SendUpload:
+    """Stream the file through the line checks and stage the good rows (the ingest worker calls this)."""
+    upload = SendUpload.objects.select_related("template_version").get(pk=upload_id)
+    if upload.status not in ("uploaded", "validating"):
+        return upload
+    SendUpload.objects.filter(pk=upload.pk).update(status="validating", bytes_done=0)
+    csvingest.SendUploadRow.objects.filter(upload=upload).delete()
+    template = csvingest.Template.of(upload.template_version, upload.params.get("platform", ""))
+
+    def progress(done: int, lines: int) -> None:
+        SendUpload.objects.filter(pk=upload.pk).update(bytes_done=done, line_count=lines)
+
+    with upload.file.open("rb") as stream:
+        outcome = csvingest.validate_stream(stream, upload=upload, template=template, progress=progress)
+    upload.status = "invalid" if (outcome.bad or outcome.failure) else "valid"
+    upload.bytes_done = upload.size
+    upload.line_count = outcome.lines
+    upload.good_count = outcome.good
+    upload.bad_count = outcome.bad
+    upload.errors = outcome.errors
+    upload.preview = outcome.preview
+    upload.failure = outcome.failure
+    upload.save()
+    return upload
+
+
+def upload_confirm(
+    *, app: App, upload_id: int, actor, idempotency_key: str | None = None, request=None
+) -> tuple[PushTask, bool]:
+    """The marketer confirmed a valid file: create the task; its messages are ingested in the background."""
+    existing = task_for_idempotency(app, idempotency_key)
+    if existing is not None:
+        return existing, False
+    with transaction.atomic():
+        upload = SendUpload.objects.select_for_update().filter(app=app, pk=upload_id, kind="csv").first()
+        if upload is None or upload.status != "valid":
+            raise PushError(ApiCode.NEED_FILE, "this file was not validated or was already sent")
+        p = upload.params
+        scheduled_at = datetime.fromisoformat(p["scheduled_at"]) if p.get("scheduled_at") else None
+        if scheduled_at:
+            rules.check_schedule(scheduled_at)
+        version = upload.template_version
+        now = timezone.now()
+        task = PushTask.objects.create(
+            app=app,
+            name=p.get("name") or f"Console {timezone.localtime(now):%Y%m%d%H%M%S}",
+            push_type=PushType.MULTIPLE,
+            source="console",
+            created_by=actor,
+            template_version=version,
+            params={**p, "upload_id": upload.pk},
+            status=TaskStatus.INGESTING,
+            idempotency_key=idempotency_key,
+            scheduled_at=scheduled_at,
+            total_rows=upload.good_count,
+            target_count=upload.good_count,
+        )
+        upload.status = "used"
+        upload.save(update_fields=["status"])
+        audit_record(
+            action="send.submit",
+            actor=actor,
+            app=app,
+            target=f"task {task.pk}",
+            summary={
+                "push_type": PushType.MULTIPLE,
+                "source": "console",
+                "messages": upload.good_count,
+                "upload": upload.pk,
+            },
+            request=request,
+        )
+        task_id = task.pk
+        transaction.on_commit(
+            lambda: current_app.send_task(
+                "campaigns.sends.tasks.ingest_upload_messages", args=[task_id], queue="ingest"
+            )
+        )
+    return task, True
+
+
+def upload_ingest_messages(*, task_id: int) -> PushTask:
+    """Staged rows -> Message rows, then release the task like any other send."""
+    task = PushTask.objects.select_related("app", "template_version").get(pk=task_id)
+    if task.status != TaskStatus.INGESTING:
+        return task
+    upload = SendUpload.objects.get(pk=task.params["upload_id"])
+    p = task.params
+    version = task.template_version
+    spec = SendSpec(
+        push_type=PushType.MULTIPLE,
+        target_type=p["target_type"],
+        template_version=version,
+        channel=p.get("channel", "auto"),
+        extras=p.get("extras", {}),
+        icon_url=p.get("icon_url", ""),
+        image_url=p.get("image_url", ""),
+    )
+    spec.content_from_template()
+    now = timezone.now()
+    start = task.scheduled_at or now
+    with transaction.atomic():
+        count = csvingest.ingest_messages(
+            upload=upload,
+            task_id=task.pk,
+            message_defaults={
+                "push_type": PushType.MULTIPLE,
+                "target_type": p["target_type"],
+                "platform": p.get("platform", ""),
+                "payload": spec.payload(url=""),
+                "created_at": now,
+                "expires_at": start + timedelta(seconds=p.get("expire_seconds", rules.EXPIRE_DEFAULT_SECONDS)),
+            },
+        )
+        task = PushTask.objects.select_for_update().get(pk=task.pk)
+        if task.status != TaskStatus.INGESTING:  # stopped while ingesting
+            _cancel_open_messages(task)
+            return task
+        task.ingested_rows = count
+        task.status = _initial_status(
+            task.app,
+            spec_push_type=PushType.MULTIPLE,
+            target_type=p["target_type"],
+            count=count,
+            scheduled_at=task.scheduled_at,
+        )
+        task.save(update_fields=["ingested_rows", "status"])
+        if task.status == TaskStatus.QUEUED:
+            _enqueue_dispatch(task)
+    return task
+
+
+# Continuous push: create the message once, then push it by id to further batches.
+
+
+def continuous_create(
+    *, app: App, spec: SendSpec, actor=None, api_caller: str = "", idempotency_key: str | None = None, request=None
+) -> tuple[PushTask, bool]:
+    """Render and keep the message (no target yet). The task id is the message id callers push."""
+    existing = task_for_idempotency(app, idempotency_key)
+    if existing is not None:
+        return existing, False
+    spec.content_from_template()
+    spec.expire_seconds = rules.check_expire_seconds(spec.expire_seconds)
+    spec.extras = rules.check_extras(spec.extras)
+    rendered = _render(
+        spec, target_id="", cmid="continuous", values=spec.values, extras={}, platform="", expires_at=timezone.now()
+    )
+    with transaction.atomic():
+        task = PushTask.objects.create(
+            app=app,
+            name=spec.name or f"Continuous {timezone.localtime():%Y%m%d%H%M%S}",
+            push_type=PushType.CONTINUOUS,
+            source="api" if api_caller else "console",
+            created_by=actor,
+            api_caller=api_caller,
+            template_version=spec.template_version,
+            params={
+                "title": rendered["title"],
+                "body": rendered["body"],
+                "payload": rendered["payload"],
+                "expire_seconds": spec.expire_seconds,
+                "values": spec.values,
+                "batches": 0,
+            },
+            status=TaskStatus.DRAFT,
+            idempotency_key=idempotency_key,
+        )
+        audit_record(
+            action="send.continuous.create",
+            actor=actor,
+            actor_label=api_caller,
+            app=app,
+            target=f"task {task.pk}",
+            request=request,
+        )
+    return task, True
+
+
+def continuous_push(
+    *,
+    app: App,
+    task_id: int | None,
+    target_type: str,
+    target_values: list[str],
+    actor=None,
+    api_caller: str = "",
+    idempotency_key: str | None = None,
+    request=None,
+) -> tuple[PushTask, bool]:
+    """Push a continuous message to one more batch (at most 1,000 devices / accounts / aliases)."""
+    values = [v.strip() for v in target_values if v and v.strip()]
+    if not values:
+        raise PushError(ApiCode.TOKEN_OR_USERID_NULL, "give at least one target")
+    if len(values) > rules.BATCH_MAX_TARGETS:
+        raise PushError(ApiCode.MULTIPLE_TARGET_NUMBER_TOO_MUCH, "at most 1,000 targets per call")
+    with transaction.atomic():
+        task = PushTask.objects.select_for_update().filter(app=app, pk=task_id, push_type=PushType.CONTINUOUS).first()
+        if task is None:
+            raise PushError(ApiCode.INVALID_PARAM, "no continuous message with this id")
+        if task.status in (TaskStatus.STOPPED, TaskStatus.CANCELLED):
+            raise PushError(ApiCode.INVALID_PARAM, "this continuous message was stopped")
+        p = task.params
+        # A retried batch (same idempotentToken) is not pushed twice.
+        if idempotency_key and idempotency_key in p.get("batch_keys", []):
+            return task, False
+        now = timezone.now()
+        expires_at = now + timedelta(seconds=p.get("expire_seconds", rules.EXPIRE_DEFAULT_SECONDS))
+        batch = p.get("batches", 0) + 1
+        common = {
+            "app": app,
+            "task": task,
+            "push_type": PushType.CONTINUOUS,
+            "title": p["title"],
+            "body": p["body"],
+            "expires_at": expires_at,
+            "created_at": now,
+            "status_changed_at": now,
+        }
+        if target_type == TargetType.DEVICE:
+            messages = [
+                Message(
+                    customer_msg_id=f"c{task.pk}-{batch}-{i}",
+                    target_type=TargetType.DEVICE,
+                    target_id=value,
+                    payload=p["payload"],
+                    **common,
+                )
+                for i, value in enumerate(values)
+            ]
+        else:
+            messages = [
+                Message(
+                    customer_msg_id=f"c{task.pk}-{batch}",
+                    target_type=target_type,
+                    target_id="",
+                    payload={**p["payload"], "target_values": values},
+                    **common,
+                )
+            ]
+        Message.objects.bulk_create(messages)
+        keys = ([*p.get("batch_keys", []), idempotency_key] if idempotency_key else p.get("batch_keys", []))[-100:]
+        task.params = {**p, "batches": batch, "batch_keys": keys}
+        task.status = TaskStatus.QUEUED
+        task.target_count += len(values)
+        task.total_rows += len(messages)
+        task.save(update_fields=["params", "status", "target_count", "total_rows"])
+        audit_record(
+            action="send.continuous.push",
+            actor=actor,
+            actor_label=api_caller,
+            app=app,
+            target=f"task {task.pk}",
+            summary={"batch": batch, "targets": len(values), "target_type": target_type},
+            request=request,
+        )
+        _enqueue_dispatch(task)
+    return task, True
