@@ -1,0 +1,96 @@
+"""axe-core (vendored) audits every page a person uses; no serious or critical violation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+
+AXE = (Path(__file__).resolve().parents[1] / "vendor" / "axe.min.js").read_text()
+
+
+def audit(page) -> list[dict]:
+    page.evaluate(AXE)
+    result = page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
+            return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+        }"""
+    )
+    return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_every_page_passes_axe(browser, live_server, app, channel_admin, superuser, password):
+    from tests.test_url_permissions import URLS, _url
+
+    context = browser.new_context(base_url=live_server.url, bypass_csp=True)
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    problems = {}
+    problems["login"] = audit(page)
+    page.get_by_label("Username").fill(superuser.username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state("networkidle")
+    audited = 0
+    seen = set()
+    for name, pattern in URLS.items():
+        url = _url(name, pattern, app)
+        response = None
+        for _attempt in range(3):
+            try:
+                response = page.goto(url)
+                break
+            except PlaywrightError as error:
+                # A late htmx request of the previous page may still be navigating: go again.
+                if "interrupted by another navigation" in str(error):
+                    page.wait_for_load_state("networkidle")
+                    continue
+                break  # POST-only URLs answer 405 with no page
+        if response is None or response.status != 200 or "text/html" not in response.headers.get("content-type", ""):
+            continue
+        page.wait_for_load_state("networkidle")
+        audited += 1
+        seen.add(name)
+        found = audit(page)
+        if found:
+            problems[name] = found
+    context.close()
+    assert audited >= 10
+    # Pages behind objects (made by tests/url_kwargs.py) are audited too.
+    assert {"templates_app:template-detail", "campaigns:send-task", "campaigns:message-detail"} <= seen
+    problems = {k: v for k, v in problems.items() if v}
+    assert not problems, problems
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_chinese_pages_pass_axe_and_declare_their_language(browser, live_server, app, marketer):
+    """The same audit in Simplified Chinese, reached through the browser's language alone."""
+    from django.conf import settings
+    from django.test import Client
+
+    from console.models import UserProfile
+
+    UserProfile.objects.filter(user=marketer).update(language="")
+    session = Client()
+    session.force_login(marketer)
+    context = browser.new_context(base_url=live_server.url, bypass_csp=True, locale="zh-CN")
+    cookie = settings.SESSION_COOKIE_NAME
+    context.add_cookies([{"name": cookie, "value": session.cookies[cookie].value, "url": live_server.url}])
+    page = context.new_page()
+    problems = {}
+    for path in ("send/", "send/simple/", "messages/", "tasks/", "analysis/", "templates/new/"):
+        response = page.goto(f"/apps/{app.app_key}/{path}")
+        assert response.status == 200, path
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("document.documentElement.lang") == "zh-hans", path
+        found = audit(page)
+        if found:
+            problems[path] = found
+    context.close()
+    assert not problems, problems

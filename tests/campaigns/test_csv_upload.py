@@ -1,0 +1,156 @@
+"""Multiple push files: streamed checks with line numbers; a bad file creates nothing."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from campaigns.models import Message, PushTask, SendUpload, SendUploadRow, TaskStatus
+from campaigns.sends import csvingest, services
+from campaigns.sends.services import SendSpec
+from tests.campaigns import send_fixtures as sf
+
+template = sf.template
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+def upload(app, template, marketer, data: bytes, name="file.csv"):
+    spec = SendSpec(push_type="MULTIPLE", target_type="android_device", template_version=template.current_version)
+    up = services.upload_create(app=app, file=SimpleUploadedFile(name, data), spec=spec, actor=marketer)
+    return services.upload_validate(upload_id=up.pk)
+
+
+def good(n, start=1):
+    return "".join(f"dev{i},cm{i},name=N{i},code={i}\n" for i in range(start, start + n))
+
+
+def errors(up):
+    return [(e["line"], e["reason"]) for e in up.errors]
+
+
+def test_bom_and_crlf_are_accepted_and_ten_are_previewed(app, template, marketer):
+    data = "\ufeff".encode() + good(12).replace("\n", "\r\n").encode()
+    up = upload(app, template, marketer, data)
+    assert up.status == "valid" and up.good_count == 12 and up.bad_count == 0 and up.line_count == 12
+    assert len(up.preview) == 10
+    assert up.preview[0] == {
+        "line": 1,
+        "target_id": "dev1",
+        "customer_msg_id": "cm1",
+        "title": "Hi N1",
+        "body": "Your code is 1",
+        "url": "",
+    }
+    assert SendUploadRow.objects.filter(upload=up).count() == 12
+    assert Message.objects.count() == 0  # nothing is sent before confirmation
+
+
+def _bad_file(line3: bytes) -> bytes:
+    return good(2).encode() + line3 + b"\n" + good(2, start=10).encode()
+
+
+@pytest.mark.parametrize(
+    ("line3", "reason"),
+    [
+        (("d3,cm3,name=" + "x" * 232 + ",code=1").encode(), "line is 251 characters; the limit is 250"),
+        (b"d3,,name=a,code=b", "customerMsgId is missing"),
+        (b"d3", "customerMsgId is missing"),
+        (("d3," + "c" * 65 + ",name=a,code=b").encode(), "customerMsgId is longer than 64 characters"),
+        (b"d3,cm3,name=a,code", "'code' is not key=value"),
+        (b"d3,cm3,name=a", "missing values for: code"),
+        (b"", "empty line"),
+        (b"d3,cm1,name=a,code=b", "customerMsgId is a duplicate of line 1"),
+    ],
+)
+def test_bad_line_is_reported_with_its_number_and_nothing_is_kept(app, template, marketer, line3, reason):
+    up = upload(app, template, marketer, _bad_file(line3))
+    assert up.status == "invalid"
+    assert errors(up) == [(3, reason)]
+    assert up.bad_count == 1 and up.good_count == 4
+    assert SendUploadRow.objects.count() == 0 and Message.objects.count() == 0 and PushTask.objects.count() == 0
+    report = up.report.open("rb").read().decode()
+    assert report.startswith("3,")
+
+
+def test_gbk_file_is_refused_with_the_line_where_it_breaks(app, template, marketer):
+    data = good(4).encode() + "d5,cm5,name=张三,code=1\n".encode("gbk") + good(2, start=6).encode()
+    up = upload(app, template, marketer, data)
+    assert up.status == "invalid" and "line 5" in up.failure and "UTF-8" in up.failure
+    assert SendUploadRow.objects.count() == 0 and Message.objects.count() == 0
+
+
+def test_customer_msg_id_already_used_by_the_app_is_reported(app, template, marketer):
+    services.send_submit(
+        app=app,
+        spec=SendSpec(push_type="SIMPLE", target_type="user", targets=[("u", "cm2")], title="t", body="b"),
+        source="console",
+        actor=marketer,
+    )
+    up = upload(app, template, marketer, good(3).encode())
+    assert errors(up) == [(2, "customerMsgId is already used by an earlier send")]
+
+
+def test_all_bad_lines_go_to_the_report_and_the_first_100_to_the_page(app, template, marketer):
+    lines = []
+    for i in range(1, 301):
+        lines.append(f"d{i},c{i},name=a,code=b" if i % 2 else f"d{i},c{i},name=a")
+    up = upload(app, template, marketer, "\n".join(lines).encode())
+    assert up.bad_count == 150
+    assert len(up.errors) == 100 and up.errors[0]["line"] == 2 and up.errors[-1]["line"] == 200
+    report = up.report.open("rb").read().decode().splitlines()
+    assert len(report) == 150 and report[-1].startswith("300,")
+
+
+def test_confirm_creates_the_task_and_the_worker_function_ingests_the_messages(
+    app, template, marketer, django_capture_on_commit_callbacks
+):
+    up = upload(app, template, marketer, good(25).encode())
+    task, created = services.upload_confirm(app=app, upload_id=up.pk, actor=marketer, idempotency_key="console:t1")
+    assert created and task.status == TaskStatus.INGESTING and task.total_rows == 25
+    again, created = services.upload_confirm(app=app, upload_id=up.pk, actor=marketer, idempotency_key="console:t1")
+    assert again.pk == task.pk and not created
+    task = services.upload_ingest_messages(task_id=task.pk)
+    assert task.status == TaskStatus.QUEUED and task.ingested_rows == 25
+    msgs = Message.objects.filter(task=task).order_by("id")
+    assert msgs.count() == 25 and msgs[0].title == "Hi N1" and msgs[0].target_type == "android_device"
+    assert msgs[0].payload["android_channel"] == "auto" and msgs[0].payload["extras"] == {}
+    assert SendUploadRow.objects.count() == 0
+    assert SendUpload.objects.get(pk=up.pk).status == "used"
+
+
+def test_an_invalid_file_cannot_be_confirmed(app, template, marketer):
+    up = upload(app, template, marketer, b"d1,c1,name=a\n")
+    from campaigns.codes import PushError
+
+    with pytest.raises(PushError):
+        services.upload_confirm(app=app, upload_id=up.pk, actor=marketer)
+    assert PushTask.objects.count() == 0
+
+
+def test_lines_are_read_in_chunks_not_whole():
+    stream = io.BytesIO(b"\xef\xbb\xbfa,b\r\nc,d\ne")
+    lines = list(csvingest.iter_lines(stream, chunk_size=3))
+    assert [(n, raw) for n, raw, _ in lines] == [(1, b"a,b"), (2, b"c,d"), (3, b"e")]
+
+
+@pytest.mark.parametrize(
+    ("title", "body"),
+    [("Hi #name#", "{braces} #code# \\ tab\there"), ("#1# and #name#", "#code##code#"), ("No placeholders", "#x")],
+)
+def test_line_rendering_matches_the_shared_renderer(title, body):
+    from templates_app.rendering import placeholders, render_message
+
+    names = frozenset(placeholders(title, body))
+    tpl = csvingest.Template(title, body, "", names)
+    values = {n: f"v{n}" for n in names}
+    line = "t,c," + ",".join(f"{k}={v}" for k, v in values.items())
+    row = csvingest.check_line(1, line.rstrip(","), tpl)
+    expected = render_message(title=title, body=body, values=values)
+    assert (row.title, row.body) == (expected.title, expected.body)

@@ -1,0 +1,121 @@
+"""Shared fixtures: personas for every role, a second app for outsiders, a browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from console.models import Role
+from tests.factories import DEFAULT_PASSWORD, AppFactory, MembershipFactory, UserFactory
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls the
+# tests make between browser steps are still synchronous and safe there.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def app(db):
+    return AppFactory(name="Main App")
+
+
+@pytest.fixture
+def other_app(db):
+    return AppFactory(name="Other App")
+
+
+def _member(app, role, username):
+    return MembershipFactory(app=app, role=role, user=UserFactory(username=username)).user
+
+
+@pytest.fixture
+def channel_admin(app):
+    return _member(app, Role.CHANNEL_ADMIN, "ada_admin")
+
+
+@pytest.fixture
+def marketer(app):
+    return _member(app, Role.MARKETER, "mark_marketer")
+
+
+@pytest.fixture
+def auditor(app):
+    return _member(app, Role.AUDITOR, "audrey_auditor")
+
+
+@pytest.fixture
+def outsider(other_app):
+    """A channel admin of another app: must learn nothing about `app`."""
+    return _member(other_app, Role.CHANNEL_ADMIN, "otto_outsider")
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(username="root_admin", is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def password():
+    return DEFAULT_PASSWORD
+
+
+@pytest.fixture
+def client_for(client):
+    """client_for(user) -> a test client signed in as that user."""
+    from django.test import Client
+
+    def make(user):
+        c = Client()
+        c.force_login(user)
+        return c
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+            ],
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, locale="en-US", timezone_id="UTC")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def login(page, password):
+    def do_login(user):
+        page.goto("/accounts/login/")
+        page.get_by_label("Username").fill(user.username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_load_state("networkidle")
+        return page
+
+    return do_login

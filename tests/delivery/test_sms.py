@@ -1,0 +1,123 @@
+"""SMS fallback: one SMS when a notification has not arrived (or not been clicked) by the delay."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from campaigns.delivery.sms import HttpSmsProvider, sms_fallback_send
+from campaigns.delivery.status import delivery_event
+from campaigns.models import Delivery, SmsMessage, StatusEvent
+
+from .conftest import make_device, make_task, run_task
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fallback_app(app):
+    app.sms_fallback_enabled = True
+    app.sms_fallback_delay = 600
+    app.save()
+    return app
+
+
+def one_delivery(app, device_id, **device_fields):
+    make_device(app, device_id, phone_number="+8613800000001", **device_fields)
+    task = make_task(app, [device_id])
+    run_task(task)
+    return Delivery.objects.get(message__task=task)
+
+
+def test_one_sms_when_not_arrived_by_the_delay(fallback_app):
+    delivery = one_delivery(fallback_app, "p1")
+    assert sms_fallback_send(delivery_id=delivery.pk, now=delivery.created_at + timedelta(seconds=60)) == "too early"
+    later = delivery.created_at + timedelta(seconds=600)
+    assert sms_fallback_send(delivery_id=delivery.pk, now=later) == "sent"
+    assert sms_fallback_send(delivery_id=delivery.pk, now=later) == "already sent"
+    sms = SmsMessage.objects.get(delivery=delivery)
+    assert (sms.phone_number, sms.provider, sms.state) == ("+8613800000001", "sandbox", "sent")
+    assert (
+        StatusEvent.objects.filter(message=delivery.message, description__startswith="SMS fallback sent").count() == 1
+    )
+
+
+def test_no_sms_when_arrived_or_switched_off(fallback_app):
+    delivery = one_delivery(fallback_app, "p2")
+    delivery_event(delivery=delivery, event="arrive")
+    later = delivery.created_at + timedelta(seconds=600)
+    assert sms_fallback_send(delivery_id=delivery.pk, now=later) == "not needed"
+    fallback_app.sms_fallback_enabled = False
+    fallback_app.save()
+    other = one_delivery(fallback_app, "p3")
+    assert sms_fallback_send(delivery_id=other.pk, now=later) == "off"
+    assert not SmsMessage.objects.exists()
+
+
+def test_click_mode_sends_when_arrived_but_not_clicked(fallback_app):
+    fallback_app.sms_fallback_on = "click"
+    fallback_app.save()
+    delivery = one_delivery(fallback_app, "p4")
+    delivery_event(delivery=delivery, event="arrive")
+    assert sms_fallback_send(delivery_id=delivery.pk, now=delivery.created_at + timedelta(seconds=601)) == "sent"
+
+
+def test_http_provider_posts_a_signed_request_and_records_failures(fallback_app):
+    received = []
+    status = {"code": 200}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            raw = self.rfile.read(int(self.headers["Content-Length"]))
+            signed = self.headers["X-Sms-Timestamp"].encode() + b"\n" + raw
+            expected = hmac.new(b"sms-secret", signed, hashlib.sha256).hexdigest()
+            received.append({"body": json.loads(raw), "valid": expected == self.headers["X-Sms-Signature"]})
+            body = json.dumps({"id": "prov-1"}).encode()
+            self.send_response(status["code"])
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        provider = HttpSmsProvider(url=f"http://127.0.0.1:{server.server_address[1]}/sms", key="k", secret="sms-secret")
+        ok = one_delivery(fallback_app, "p5")
+        later = ok.created_at + timedelta(seconds=600)
+        assert sms_fallback_send(delivery_id=ok.pk, now=later, provider=provider) == "sent"
+        status["code"] = 503
+        bad = one_delivery(fallback_app, "p6")
+        assert sms_fallback_send(delivery_id=bad.pk, now=later, provider=provider) == "failed"
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert all(r["valid"] for r in received) and received[0]["body"]["to"] == "+8613800000001"
+    assert SmsMessage.objects.get(delivery=ok).provider_message_id == "prov-1"
+    failed = SmsMessage.objects.get(delivery=bad)
+    assert (failed.state, failed.error) == ("failed", "HTTP 503")
+    assert StatusEvent.objects.filter(message=bad.message, description__contains="failed (HTTP 503)").exists()
+
+
+def test_beat_sweep_finds_only_due_unarrived_deliveries(fallback_app):
+    from campaigns.delivery.sms import sms_due
+
+    due = one_delivery(fallback_app, "s1")
+    arrived = one_delivery(fallback_app, "s2")
+    delivery_event(delivery=arrived, event="arrive")
+    make_device(fallback_app, "s3")  # no phone number
+    task = make_task(fallback_app, ["s3"])
+    run_task(task)
+    assert sms_due(now=due.created_at + timedelta(seconds=300)) == []
+    later = due.created_at + timedelta(seconds=601)
+    assert sms_due(now=later) == [due.pk]
+    sms_fallback_send(delivery_id=due.pk, now=later)
+    assert sms_due(now=later) == []

@@ -1,0 +1,112 @@
+"""Factories for devices, tasks, messages, deliveries, timelines, receipts and rollups."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import factory
+from django.utils import timezone
+
+from campaigns.codes import PushStatus
+from campaigns.models import (
+    Delivery,
+    Device,
+    Message,
+    MessageState,
+    PushTask,
+    ReceiptEvent,
+    StatusEvent,
+    UsageRollup,
+    UserBinding,
+)
+from tests.factories import AppFactory
+
+
+class DeviceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Device
+
+    app = factory.SubFactory(AppFactory)
+    device_id = factory.Sequence(lambda n: f"dev{n:06d}")
+    platform = "android"
+    manufacturer = "Huawei"
+    vendor = "huawei"
+    vendor_token = factory.Sequence(lambda n: f"hwtoken{n}")
+    app_version = "1.0.0"
+
+
+class UserBindingFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UserBinding
+
+    device = factory.SubFactory(DeviceFactory)
+    app = factory.SelfAttribute("device.app")
+    user_id = factory.Sequence(lambda n: f"user-{n}")
+
+
+class PushTaskFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PushTask
+
+    app = factory.SubFactory(AppFactory)
+    name = factory.Sequence(lambda n: f"Console 2026-01-01 00:00:{n:02d}")
+    push_type = "MULTIPLE"
+    source = "console"
+    status = "finished"
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Message
+
+    app = factory.SubFactory(AppFactory)
+    task = factory.SubFactory(PushTaskFactory, app=factory.SelfAttribute("..app"), push_type="SIMPLE")
+    customer_msg_id = factory.Sequence(lambda n: f"cm-{n:08d}")
+    push_type = "SIMPLE"
+    target_type = "android_device"
+    target_id = factory.Sequence(lambda n: f"dev{n:06d}")
+    platform = "android"
+    title = "Hello"
+    body = "World"
+    created_at = factory.LazyFunction(timezone.now)
+    expires_at = factory.LazyAttribute(lambda o: o.created_at + timedelta(seconds=180))
+    state = MessageState.WAITING
+    status = PushStatus.DEVICE_NOT_ONLINE
+    channel = "huawei"
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Delivery
+
+    message = factory.SubFactory(MessageFactory)
+    device = factory.SubFactory(DeviceFactory, app=factory.SelfAttribute("..message.app"))
+    channel = "huawei"
+    state = MessageState.QUEUED
+
+
+class StatusEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StatusEvent
+
+    message = factory.SubFactory(MessageFactory)
+    state = MessageState.QUEUED
+    status = PushStatus.DEVICE_NOT_ONLINE
+
+
+class ReceiptEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ReceiptEvent
+
+    message = factory.SubFactory(MessageFactory)
+    app = factory.SelfAttribute("message.app")
+    event = "sent"
+
+
+class UsageRollupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UsageRollup
+
+    app = factory.SubFactory(AppFactory)
+    granularity = "hour"
+    bucket = factory.LazyFunction(lambda: timezone.now().replace(minute=0, second=0, microsecond=0))

@@ -1,0 +1,91 @@
+"""Data life: old message rows are purged in batches; tasks and rollups keep the figures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from campaigns.models import (
+    CallbackAttempt,
+    Delivery,
+    Device,
+    Message,
+    PushTask,
+    ReceiptEvent,
+    StatusEvent,
+    UsageRollup,
+)
+from campaigns.retention import messages_purge, purge_old_messages
+from console.models import ApiNonce
+
+
+def _message(app, task, device, created, n):
+    message = Message.objects.create(
+        app=app, task=task, customer_msg_id=f"m{n}", push_type="SIMPLE", target_type="device",
+        target_id=device.device_id, title="t", body="b", created_at=created, expires_at=created + timedelta(hours=1),
+    )  # fmt: skip
+    delivery = Delivery.objects.create(message=message, device=device, channel="apns", created_at=created)
+    StatusEvent.objects.create(message=message, delivery=delivery, state="accepted", status=2, at=created)
+    ReceiptEvent.objects.create(app=app, message=message, device=device, event="arrive", at=created)
+    CallbackAttempt.objects.create(app=app, message=message, delivery=delivery, url="https://example.com/r", at=created)
+    return message
+
+
+@pytest.fixture
+def history(app):
+    now = timezone.now()
+    device = Device.objects.create(app=app, device_id="a" * 64, platform="ios")
+    old_task = PushTask.objects.create(
+        app=app, name="Console old", push_type="SIMPLE", source="console", pushed=5, succeeded=4, arrived=3,
+        created_at=now - timedelta(days=40),
+    )  # fmt: skip
+    new_task = PushTask.objects.create(app=app, name="Console new", push_type="SIMPLE", source="console")
+    old = [_message(app, old_task, device, now - timedelta(days=31 + i), i) for i in range(5)]
+    new = [_message(app, new_task, device, now - timedelta(days=29), 10), _message(app, new_task, device, now, 11)]
+    UsageRollup.objects.create(
+        app=app, granularity="hour", bucket=now - timedelta(days=40), channel="apns", pushed=5, arrived=3
+    )
+    return {"now": now, "old": old, "new": new, "old_task": old_task, "device": device}
+
+
+@pytest.mark.django_db
+def test_messages_older_than_the_retention_are_purged_in_batches(history, settings):
+    settings.PUSHDECK_MESSAGE_RETENTION_DAYS = 30
+    result = messages_purge(now=history["now"], batch=2)
+    assert result.messages == 5
+    remaining = set(Message.objects.values_list("pk", flat=True))
+    assert remaining == {m.pk for m in history["new"]}
+    for model in (Delivery, StatusEvent, ReceiptEvent, CallbackAttempt):
+        assert set(model.objects.values_list("message_id", flat=True)) == remaining, model.__name__
+    # The task of the purged messages keeps its counters; rollups are untouched; devices stay.
+    task = PushTask.objects.get(pk=history["old_task"].pk)
+    assert (task.pushed, task.succeeded, task.arrived) == (5, 4, 3)
+    assert UsageRollup.objects.get().pushed == 5
+    assert Device.objects.filter(pk=history["device"].pk).exists()
+    # A second run has nothing left to do.
+    assert messages_purge(now=history["now"], batch=2).messages == 0
+
+
+@pytest.mark.django_db
+def test_the_retention_period_is_configurable(history, settings):
+    settings.PUSHDECK_MESSAGE_RETENTION_DAYS = 33
+    assert messages_purge(now=history["now"]).messages == 2  # the 34- and 35-day-old ones
+
+
+@pytest.mark.django_db
+def test_the_daily_job_also_purges_spent_nonces(history, app, settings):
+    settings.PUSHDECK_MESSAGE_RETENTION_DAYS = 30
+    ApiNonce.objects.create(app=app, nonce="old", seen_at=timezone.now() - timedelta(hours=1))
+    ApiNonce.objects.create(app=app, nonce="fresh")
+    assert purge_old_messages() == 5
+    assert list(ApiNonce.objects.values_list("nonce", flat=True)) == ["fresh"]
+
+
+def test_the_daily_job_is_scheduled():
+    from console.celery import app as celery_app
+
+    entry = celery_app.conf.beat_schedule["purge-old-messages"]
+    assert entry["task"] == purge_old_messages.name == "campaigns.retention.purge_old_messages"
+    assert entry["schedule"] == 24 * 3600

@@ -1,0 +1,90 @@
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns.reports.diagnosis import troubleshoot
+from console.models import ApnsCertificate, ChannelPackage, VendorChannel
+from tests.factories_campaigns import DeliveryFactory, DeviceFactory, MessageFactory, StatusEventFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _vendor_on(app, vendor="huawei"):
+    package, _created = ChannelPackage.objects.get_or_create(app=app, package_name=app.android_package)
+    VendorChannel.objects.create(app=app, package=package, vendor=vendor, enabled=True)
+
+
+def test_unknown_message_and_unknown_device(app):
+    assert troubleshoot(app=app, message_ref="nope").kinds == ["message_unknown"]
+    m = MessageFactory(app=app, customer_msg_id="cm-1")
+    assert troubleshoot(app=app, message_ref="cm-1", device_id="ghost").kinds == ["device_unknown"]
+    assert troubleshoot(app=app, message_ref=str(m.pk)).message == m
+
+
+def test_dead_token(app):
+    _vendor_on(app)
+    m = MessageFactory(app=app)
+    dev = DeviceFactory(app=app, token_dead_at=timezone.now(), token_dead_reason="80000004 app uninstalled")
+    DeliveryFactory(message=m, device=dev, state="failed", channel="huawei")
+    d = troubleshoot(app=app, message_ref=m.customer_msg_id, device_id=dev.device_id)
+    assert d.kinds == ["token_dead"]
+    assert "app uninstalled" in " ".join(d.findings[0].evidence)
+
+
+def test_wrong_apns_environment(app):
+    now = timezone.now()
+    ApnsCertificate.objects.create(
+        app=app, environment="production", topic="com.example", subject="s", issuer="i", serial="1",
+        not_before=now - timedelta(days=1), not_after=now + timedelta(days=300), fingerprint="f", is_active=True,
+        p12=b"not-a-real-p12", password="x",
+    )  # fmt: skip
+    m = MessageFactory(app=app, platform="ios", channel="apns")
+    dev = DeviceFactory(app=app, platform="ios", vendor="")
+    DeliveryFactory(message=m, device=dev, channel="apns", state="failed", gateway_code=2013)
+    d = troubleshoot(app=app, message_ref=m.customer_msg_id)
+    assert d.kinds == ["apns_environment"]
+    evidence = " ".join(d.findings[0].evidence)
+    assert "2013" in evidence and "environment production" in evidence
+
+
+def test_channel_not_configured(app):
+    m = MessageFactory(app=app)
+    DeliveryFactory(message=m, device=DeviceFactory(app=app), channel="xiaomi", state="failed")
+    assert troubleshoot(app=app, message_ref=m.customer_msg_id).kinds == ["channel_not_configured"]
+
+
+def test_expired_before_device_came_online(app):
+    now = timezone.now()
+    m = MessageFactory(
+        app=app, created_at=now - timedelta(hours=2), expires_at=now - timedelta(hours=1), channel="selfbuilt"
+    )
+    dev = DeviceFactory(app=app, vendor="", last_seen_at=now - timedelta(minutes=5))
+    DeliveryFactory(message=m, device=dev, channel="selfbuilt", state="expired")
+    d = troubleshoot(app=app, message_ref=m.customer_msg_id)
+    assert d.kinds == ["expired"]
+    assert "before the device came online" in d.findings[0].text
+
+
+def test_gateway_error_with_code_and_timeline(app, marketer, client_for):
+    _vendor_on(app, "oppo")
+    m = MessageFactory(app=app, channel="oppo")
+    dev = DeviceFactory(app=app, vendor="oppo")
+    delivery = DeliveryFactory(message=m, device=dev, channel="oppo", state="failed", gateway_code=10000)
+    StatusEventFactory(message=m, delivery=delivery, state="failed", status=10000, channel="oppo")
+    url = reverse("campaigns:troubleshoot", kwargs={"app_key": app.app_key})
+    html = client_for(marketer).get(url, {"message_ref": m.customer_msg_id}).content.decode()
+    assert 'data-kind="gateway_error"' in html
+    assert "code 10000 (invalid registration id)" in html
+    assert "<code>10000</code> invalid registration id" in html  # timeline row
+
+
+def test_no_binding_and_not_targeted(app, marketer, client_for):
+    m = MessageFactory(app=app, target_type="user", target_id="bob", status=1, state="failed")
+    assert troubleshoot(app=app, message_ref=m.customer_msg_id).kinds == ["no_binding"]
+    other = DeviceFactory(app=app)
+    assert troubleshoot(app=app, message_ref=m.customer_msg_id, device_id=other.device_id).kinds == ["not_targeted"]
+    url = reverse("campaigns:troubleshoot", kwargs={"app_key": app.app_key})
+    response = client_for(marketer).get(url, {"message_ref": ""})
+    assert response.context["form"].errors["message_ref"]
