@@ -6,6 +6,7 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
@@ -40,8 +41,9 @@ def test_expiry_warning_mail_in_each_admins_language(app, channel_admin, django_
     assert "Upload" not in chinese.body
 
 
-def _export(client, app, fmt):
-    today = timezone.localdate()
+def _export(client, app, fmt, zone="Asia/Shanghai"):
+    # The export reads its dates as days in the viewer's zone: ask for "today" there.
+    today = timezone.localdate(timezone=ZoneInfo(zone))
     url = reverse("campaigns:exports", kwargs={"app_key": app.app_key})
     params = {"kind": "messages", "file_format": fmt, "date_from": today.isoformat(), "date_to": today.isoformat()}
     return b"".join(client.get(url, params).streaming_content)
