@@ -8,6 +8,7 @@ on PostgreSQL and Redis or RabbitMQ.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -276,6 +277,8 @@ APNS_CONNECTIONS = env.int("APNS_CONNECTIONS", default=2)
 
 # Delivery engine: fan-out, retries, concurrency limits, self-built channel, receipts, SMS.
 PUSHDECK_CHUNK_SIZE = env.int("PUSHDECK_CHUNK_SIZE", default=500)
+# Connections that turn a confirmed multiple push file into messages at once (PostgreSQL).
+PUSHDECK_INGEST_CONNECTIONS = env.int("PUSHDECK_INGEST_CONNECTIONS", default=min(4, os.cpu_count() or 1))
 PUSHDECK_GATEWAY_BATCH = env.int("PUSHDECK_GATEWAY_BATCH", default=100)
 PUSHDECK_MAX_RETRIES = env.int("PUSHDECK_MAX_RETRIES", default=6)
 PUSHDECK_RETRY_BASE_SECONDS = env.float("PUSHDECK_RETRY_BASE_SECONDS", default=5.0)

@@ -23,11 +23,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from django.conf import settings
 from django.core.files import File
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
 from campaigns.models import SendUpload, SendUploadRow
 from templates_app.models import TemplateVersion
@@ -380,42 +382,92 @@ def iter_target_ids(stream: BinaryIO) -> Iterator[str]:
             yield text
 
 
-@transaction.atomic
+_INSERT_MESSAGES = f"""
+    INSERT INTO campaigns_message
+        (app_id, task_id, customer_msg_id, push_type, target_type, target_id, platform, title, body,
+         payload, created_at, expires_at, state, status, status_desc, status_changed_at, channel)
+    SELECT %s, %s, r.customer_msg_id, %s, %s, r.target_id, %s, r.title, r.body,
+           %s::jsonb || jsonb_build_object('url', r.url, 'extras', (%s::jsonb -> 'extras') || r.extras),
+           %s, %s, 'pending', -1, '', %s, ''
+    FROM {SendUploadRow._meta.db_table} r
+    WHERE r.upload_id = %s AND r.line_no BETWEEN %s AND %s ORDER BY r.line_no
+"""
+
+# Below this many rows one statement is quicker than opening more connections.
+PARALLEL_MIN_ROWS = 50_000
+
+
 def ingest_messages(*, upload: SendUpload, task_id: int, message_defaults: dict) -> int:
-    """Move the staged rows into Message rows of the task in one statement (one transaction)."""
+    """Move the staged rows into Message rows of the task; returns how many.
+
+    On PostgreSQL this is INSERT ... SELECT on the server, split by line ranges over
+    PUSHDECK_INGEST_CONNECTIONS connections that run at once (each range in its own
+    transaction; index upkeep is the cost, and it spreads over the server's cores).
+    Inside an enclosing transaction (or for a small file) it is one statement.
+    Messages a crashed earlier attempt left behind are removed first, and a failure
+    removes the task's messages again, so a retry starts clean and nothing is half made.
+    """
     if connection.vendor != "postgresql":
-        return _ingest_in_batches(upload=upload, task_id=task_id, message_defaults=message_defaults)
-    table = SendUploadRow._meta.db_table
+        with transaction.atomic():
+            return _ingest_in_batches(upload=upload, task_id=task_id, message_defaults=message_defaults)
     payload = json.dumps(message_defaults["payload"], ensure_ascii=False)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO campaigns_message
-                (app_id, task_id, customer_msg_id, push_type, target_type, target_id, platform, title, body,
-                 payload, created_at, expires_at, state, status, status_desc, status_changed_at, channel)
-            SELECT %s, %s, r.customer_msg_id, %s, %s, r.target_id, %s, r.title, r.body,
-                   %s::jsonb || jsonb_build_object('url', r.url,
-                                                   'extras', (%s::jsonb -> 'extras') || r.extras),
-                   %s, %s, 'pending', -1, '', %s, ''
-            FROM {table} r WHERE r.upload_id = %s ORDER BY r.line_no
-            """,
-            [
-                upload.app_id,
-                task_id,
-                message_defaults["push_type"],
-                message_defaults["target_type"],
-                message_defaults["platform"],
-                payload,
-                payload,
-                message_defaults["created_at"],
-                message_defaults["expires_at"],
-                message_defaults["created_at"],
-                upload.pk,
-            ],
-        )
-        count = cursor.rowcount
+
+    def params(low: int, high: int) -> list:
+        return [
+            upload.app_id,
+            task_id,
+            message_defaults["push_type"],
+            message_defaults["target_type"],
+            message_defaults["platform"],
+            payload,
+            payload,
+            message_defaults["created_at"],
+            message_defaults["expires_at"],
+            message_defaults["created_at"],
+            upload.pk,
+            low,
+            high,
+        ]
+
+    staged = SendUploadRow.objects.filter(upload=upload)
+    bounds = staged.aggregate(low=models.Min("line_no"), high=models.Max("line_no"), n=models.Count("pk"))
+    parts = settings.PUSHDECK_INGEST_CONNECTIONS
+    try:
+        if not bounds["n"]:
+            count = 0
+        elif connection.in_atomic_block or bounds["n"] < PARALLEL_MIN_ROWS or parts < 2:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(_INSERT_MESSAGES, params(bounds["low"], bounds["high"]))
+                count = cursor.rowcount
+        else:
+            _drop_messages(task_id)  # rows a crashed attempt left (the task is not dispatched before this ends)
+            step = (bounds["high"] - bounds["low"]) // parts + 1
+            ranges = [(bounds["low"] + i * step, bounds["low"] + (i + 1) * step - 1) for i in range(parts)]
+            with ThreadPoolExecutor(max_workers=parts, thread_name_prefix="ingest") as pool:
+                count = sum(pool.map(lambda r: _insert_range(_INSERT_MESSAGES, params(*r)), ranges))
+    except Exception:
+        if not connection.in_atomic_block:
+            _drop_messages(task_id)
+        _discard(upload)
+        raise
     _discard(upload)
     return count
+
+
+def _insert_range(sql: str, params: list) -> int:
+    """One line range on this thread's own connection, in its own transaction."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+    finally:
+        connection.close()
+
+
+def _drop_messages(task_id: int) -> None:
+    """Messages of a task still ingesting have no deliveries or events yet: one plain DELETE."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM campaigns_message WHERE task_id = %s", [task_id])
 
 
 def _ingest_in_batches(*, upload: SendUpload, task_id: int, message_defaults: dict) -> int:

@@ -163,8 +163,8 @@ class ContentMixin(forms.Form):
     display_style = forms.ChoiceField(label=_("Display style"), choices=DisplayStyle.choices)
     title = forms.CharField(label=_("Title"), max_length=200)
     body = forms.CharField(label=_("Body"), max_length=200, widget=forms.Textarea(attrs={"rows": 3}))
-    icon_url = forms.URLField(label=_("Icon URL"), required=False, max_length=500)
-    image_url = forms.URLField(label=_("Large image URL"), required=False, max_length=500)
+    icon_url = forms.URLField(label=_("Icon URL"), required=False, max_length=500, assume_scheme="https")
+    image_url = forms.URLField(label=_("Large image URL"), required=False, max_length=500, assume_scheme="https")
     click_action = forms.ChoiceField(label=_("Action upon click"), choices=ClickAction.choices)
     url = forms.CharField(label=_("URL or activity"), required=False, max_length=1000)
 

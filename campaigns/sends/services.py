@@ -14,6 +14,7 @@ from celery import current_app
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from campaigns.audience import audience_size
 from campaigns.codes import ApiCode, PushError
@@ -675,7 +676,8 @@ def upload_ingest_messages(*, task_id: int) -> PushTask:
     spec.content_from_template()
     now = timezone.now()
     start = task.scheduled_at or now
-    with transaction.atomic():
+    # The task stays "ingesting" (never dispatched) until its messages are all in.
+    try:
         count = csvingest.ingest_messages(
             upload=upload,
             task_id=task.pk,
@@ -688,6 +690,20 @@ def upload_ingest_messages(*, task_id: int) -> PushTask:
                 "expires_at": start + timedelta(seconds=p.get("expire_seconds", rules.EXPIRE_DEFAULT_SECONDS)),
             },
         )
+    except IntegrityError:
+        # Another send took one of the file's customerMsgIds after the file was checked:
+        # the ingest removed what it made; the task fails with the reason, nothing is sent.
+        logger.warning("task %s: a customerMsgId of the file was taken meanwhile", task.pk)
+        PushTask.objects.filter(pk=task.pk, status=TaskStatus.INGESTING).update(
+            status=TaskStatus.FAILED,
+            status_reason=gettext_noop(
+                "A customerMsgId of the file was used by another send after the file was checked."
+            ),
+            finished_at=timezone.now(),
+        )
+        task.refresh_from_db()
+        return task
+    with transaction.atomic():
         task = PushTask.objects.select_for_update().get(pk=task.pk)
         if task.status != TaskStatus.INGESTING:  # stopped while ingesting
             _cancel_open_messages(task)

@@ -6,11 +6,14 @@ import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.urls import reverse
 
 from campaigns.models import Message, PushTask, SendUpload, SendUploadRow, TaskStatus
 from campaigns.sends import csvingest, services
 from campaigns.sends.services import SendSpec
 from tests.campaigns import send_fixtures as sf
+from tests.factories_campaigns import MessageFactory
 
 template = sf.template
 pytestmark = pytest.mark.django_db
@@ -154,3 +157,47 @@ def test_line_rendering_matches_the_shared_renderer(title, body):
     row = csvingest.check_line(1, line.rstrip(","), tpl)
     expected = render_message(title=title, body=body, values=values)
     assert (row.title, row.body) == (expected.title, expected.body)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_big_file_is_ingested_over_several_connections_at_once(app, template, marketer, settings, monkeypatch):
+    settings.PUSHDECK_INGEST_CONNECTIONS = 3
+    monkeypatch.setattr(csvingest, "PARALLEL_MIN_ROWS", 10)
+    backends = []
+    real_insert = csvingest._insert_range
+
+    def spy(sql, params):
+        connection.ensure_connection()
+        backends.append(connection.connection.info.backend_pid)
+        return real_insert(sql, params)
+
+    monkeypatch.setattr(csvingest, "_insert_range", spy)
+    up = upload(app, template, marketer, good(300).encode())
+    task, _ = services.upload_confirm(app=app, upload_id=up.pk, actor=marketer)
+    task = services.upload_ingest_messages(task_id=task.pk)
+    assert task.status == TaskStatus.QUEUED and task.ingested_rows == 300
+    connection.ensure_connection()
+    assert len(set(backends)) == 3 and connection.connection.info.backend_pid not in backends
+    msgs = Message.objects.filter(task=task)
+    assert sorted(msgs.values_list("customer_msg_id", flat=True)) == sorted(f"cm{i}" for i in range(1, 301))
+    assert msgs.get(customer_msg_id="cm300").title == "Hi N300"
+    assert SendUploadRow.objects.count() == 0
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+@pytest.mark.django_db(transaction=True)
+def test_an_id_taken_after_the_check_fails_the_task_and_creates_nothing(
+    app, template, marketer, settings, monkeypatch, client_for, parallel
+):
+    settings.PUSHDECK_INGEST_CONNECTIONS = 2 if parallel else 1
+    monkeypatch.setattr(csvingest, "PARALLEL_MIN_ROWS", 10)
+    up = upload(app, template, marketer, good(200).encode())
+    task, _ = services.upload_confirm(app=app, upload_id=up.pk, actor=marketer)
+    other = MessageFactory(app=app, customer_msg_id="cm150")  # another send, after the check
+    task = services.upload_ingest_messages(task_id=task.pk)
+    assert task.status == TaskStatus.FAILED and "customerMsgId" in task.status_reason
+    assert not Message.objects.filter(task=task).exists()
+    assert list(Message.objects.filter(app=app)) == [other]
+    assert SendUploadRow.objects.count() == 0
+    page = client_for(marketer).get(reverse("campaigns:send-task", args=[app.app_key, task.pk])).content.decode()
+    assert "was used by another send after the file was checked" in page
