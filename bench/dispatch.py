@@ -81,6 +81,19 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores; /proc/stat, not idle or iowait)."""
+    with open("/proc/stat") as handle:
+        fields = [int(v) for v in handle.readline().split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / CLOCK_TICKS
+
+
+def process_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def create_data(count: int, pki) -> tuple[App, PushTask]:
     app = App.objects.create(name=f"bench {uuid.uuid4().hex[:6]}", ios_bundle_id=TOPIC)
     client = pki.client_cert(TOPIC)
@@ -182,7 +195,7 @@ def main() -> None:
 
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
     pki = make_pki()
-    _process, url, stats = serve_in_process(pki, require_client_cert=True, max_streams=1000)
+    fake_process, url, stats = serve_in_process(pki, require_client_cert=True, max_streams=1000)
     print(f"creating {args.count} devices and messages ...", flush=True)
     app, task = create_data(args.count, pki)
     db = connection.settings_dict
@@ -204,6 +217,7 @@ def main() -> None:
         workers = [start_worker(env, args.concurrency, args.pool) for _ in range(args.workers)]
         time.sleep(4)
         cpu_before = sum(group_cpu_seconds(w.pid) for w in workers)
+        machine_before, fake_cpu_before = machine_busy_seconds(), process_cpu_seconds(fake_process.pid)
         fake_before = stats()
         from campaigns.delivery.tasks import dispatch_task
 
@@ -216,6 +230,8 @@ def main() -> None:
                 raise SystemExit("a worker died")
         elapsed = time.monotonic() - started
         worker_cpu = sum(group_cpu_seconds(w.pid) for w in workers) - cpu_before
+        machine_cpu = machine_busy_seconds() - machine_before
+        fake_cpu = process_cpu_seconds(fake_process.pid) - fake_cpu_before
         fake_after = stats()
     finally:
         for w in workers:
@@ -250,6 +266,13 @@ def main() -> None:
         if worker_cpu
         else "worker CPU: not measured"
     )
+    if worker_cpu:
+        rest = machine_cpu - worker_cpu - fake_cpu
+        print(
+            f"machine CPU per message: {machine_cpu / args.count * 1e6:,.0f} us = workers "
+            f"{worker_cpu / args.count * 1e6:,.0f} + fake APNs {fake_cpu / args.count * 1e6:,.0f} "
+            f"+ PostgreSQL, Redis and the rest {rest / args.count * 1e6:,.0f}"
+        )
     print(f"bare h2 client to the same fake: {bare:,.0f} messages/s; ratio engine/bare {rate / bare:.2f}")
     print(f"at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC", flush=True)
     delete_data(app)
