@@ -248,18 +248,6 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
         _set_recorded(rows, now)
         _copy_insert(StatusEvent, _EVENT_FIELDS, events)
         _copy_insert(ReceiptEvent, _RECEIPT_FIELDS, receipts)
-        for task_id, counts in task_counts.items():
-            PushTask.objects.filter(pk=task_id).update(**{k: F(k) + v for k, v in counts.items()})
-        for (app_id, push_type, channel, platform, version, figure), n in rollups.items():
-            rollup_add(
-                app_id=app_id,
-                at=now,
-                platform=platform,
-                app_version=version,
-                channel=channel,
-                push_type=push_type,
-                **{figure: n},
-            )
         direct = [d for d in rows if d.target_type in SINGLE_DEVICE_TARGETS and d.target_id]
         if connection.vendor == "postgresql" and direct:
             _messages_finish_direct(direct, now)
@@ -269,6 +257,23 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
         messages_refresh({d.message_id for d in rows} - done, now=now)
         if callbacks:
             _enqueue_callbacks(rows[0].app_id, callbacks)
+        # Last, just before commit: every worker of a task adds to the same task and rollup
+        # rows, so their row locks are held for as short a time as possible.
+        by_dims: dict[tuple, dict[str, int]] = defaultdict(dict)
+        for (*dims, figure), n in rollups.items():
+            by_dims[tuple(dims)][figure] = n
+        for (app_id, push_type, channel, platform, version), figures in sorted(by_dims.items()):
+            rollup_add(
+                app_id=app_id,
+                at=now,
+                platform=platform,
+                app_version=version,
+                channel=channel,
+                push_type=push_type,
+                **figures,
+            )
+        for task_id, counts in sorted(task_counts.items()):
+            PushTask.objects.filter(pk=task_id).update(**{k: F(k) + v for k, v in counts.items()})
         transaction.on_commit(lambda: metrics.record_deliveries(outcomes_seen))
     return len(rows)
 
