@@ -209,6 +209,10 @@ def main() -> None:
         PUSHDECK_CHUNK_SIZE=str(args.chunk),
         PUSHDECK_APP_CONCURRENCY="64",
         PUSHDECK_CHANNEL_CONCURRENCY="64",
+        # Workers run as in production: DEBUG off (no query log), so the secrets are passed on.
+        DEBUG="false",
+        SECRET_KEY=settings.SECRET_KEY,
+        FIELD_ENCRYPTION_KEY=",".join(settings.FIELD_ENCRYPTION_KEYS),
     )
     if db.get("PASSWORD"):
         env["DATABASE_URL"] = env["DATABASE_URL"].replace(f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@")

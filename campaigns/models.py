@@ -17,6 +17,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+import campaigns.lookups  # noqa: F401  (registers the `__any` lookup)
 from console.models import App
 from templates_app.models import TemplateVersion
 

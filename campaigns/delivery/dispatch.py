@@ -52,10 +52,6 @@ class ChunkRetry:
     retry_after: float = 0.0
 
 
-def _is_fanout_message(message: Message) -> bool:
-    return not message.target_id
-
-
 def task_dispatch(*, task_id: int, now: datetime | None = None) -> list[dict]:
     """Start a task: mark it running and return the chunk arguments to enqueue (deliver_chunk)."""
     now = now or timezone.now()
@@ -71,10 +67,10 @@ def task_dispatch(*, task_id: int, now: datetime | None = None) -> list[dict]:
     chunks: list[dict] = []
     pending = Message.objects.filter(task_id=task_id, state__in=[MessageState.PENDING, MessageState.QUEUED])
     per_message_ids: list[int] = []
-    for message in pending.order_by("pk").iterator(chunk_size=2000):
-        if not _is_fanout_message(message):
-            per_message_ids.append(message.pk)
-            continue
+    fanout_ids: list[int] = []  # a message with no target id goes to many devices (broadcast, tags, ...)
+    for pk, target_id in pending.order_by("pk").values_list("pk", "target_id").iterator(chunk_size=5000):
+        (per_message_ids if target_id else fanout_ids).append(pk)
+    for message in Message.objects.filter(pk__any=fanout_ids).order_by("pk"):
         params = task.params or {}
         device_ids = list(
             devices_for(
@@ -114,14 +110,14 @@ def chunks_enqueued(chunks: list[dict]) -> None:
     """After the chunks are on the queue: messages leave PENDING so a re-dispatch skips them."""
     ids = [c["message_id"] for c in chunks if "message_id" in c]
     ids += [pk for c in chunks for pk in c.get("message_ids", [])]
-    Message.objects.filter(pk__in=ids, state=MessageState.PENDING).update(state=MessageState.QUEUED)
+    Message.objects.filter(pk__any=ids, state=MessageState.PENDING).update(state=MessageState.QUEUED)
 
 
 def _devices_by_message(app, messages: list[Message]) -> dict[int, list[Device]]:
     found: dict[int, list[Device]] = defaultdict(list)
     device_targets = [m for m in messages if m.target_type in DEVICE_TARGETS]
     if device_targets:
-        devices = Device.objects.filter(app=app, device_id__in=[m.target_id for m in device_targets])
+        devices = Device.objects.filter(app=app, device_id__any=[m.target_id for m in device_targets])
         by_id = {d.device_id: d for d in devices}
         for m in device_targets:
             device = by_id.get(m.target_id)
@@ -132,7 +128,7 @@ def _devices_by_message(app, messages: list[Message]) -> dict[int, list[Device]]
                 found[m.pk].append(device)
     user_targets = [m for m in messages if m.target_type == TargetType.USER]
     if user_targets:
-        bindings = UserBinding.objects.filter(app=app, user_id__in=[m.target_id for m in user_targets]).select_related(
+        bindings = UserBinding.objects.filter(app=app, user_id__any=[m.target_id for m in user_targets]).select_related(
             "device"
         )
         by_user: dict[str, list[Device]] = defaultdict(list)
@@ -172,10 +168,10 @@ def chunk_deliver(
             app, task, plan, message_ids=message_ids, message_id=message_id, device_ids=device_ids, now=now
         )
     else:
-        deliveries = list(
-            Delivery.objects.filter(pk__in=delivery_ids, state__in=[MessageState.QUEUED, MessageState.SENDING])
-            .select_related("message", "device")
-            .order_by("pk")
+        deliveries = _open_deliveries(
+            Delivery.objects.filter(pk__any=delivery_ids, state__in=[MessageState.QUEUED, MessageState.SENDING]),
+            messages={},
+            devices={},
         )
     retry = _send(app, plan, deliveries, final_attempt=final_attempt, now=now)
     status.task_maybe_finish(task_id)
@@ -201,13 +197,13 @@ def _cancel(task, *, message_ids, message_id, device_ids, delivery_ids) -> None:
     open_states = [MessageState.PENDING, MessageState.QUEUED, MessageState.SENDING, MessageState.WAITING]
     ids = list(message_ids or []) + ([message_id] if message_id else [])
     if delivery_ids:
-        ids += list(Delivery.objects.filter(pk__in=delivery_ids).values_list("message_id", flat=True))
+        ids += list(Delivery.objects.filter(pk__any=delivery_ids).values_list("message_id", flat=True))
     outcomes = [
         status.Outcome(d, MessageState.CANCELLED, PushStatus.NONE, reason=reason)
-        for d in Delivery.objects.filter(message_id__in=ids, state__in=open_states).values_list("pk", flat=True)
+        for d in Delivery.objects.filter(message_id__any=ids, state__in=open_states).values_list("pk", flat=True)
     ]
     status.deliveries_record(outcomes)
-    no_delivery = Message.objects.filter(pk__in=ids, state__in=open_states, deliveries__isnull=True)
+    no_delivery = Message.objects.filter(pk__any=ids, state__in=open_states, deliveries__isnull=True)
     status.messages_close(
         list(no_delivery.values_list("pk", flat=True)),
         state=MessageState.CANCELLED,
@@ -216,16 +212,16 @@ def _cancel(task, *, message_ids, message_id, device_ids, delivery_ids) -> None:
     )
 
 
-def _create_deliveries(app, task, plan: ChannelPlan, *, message_ids, message_id, device_ids, now) -> list[Delivery]:
+def _create_deliveries(app, task, plan: ChannelPlan, *, message_ids, message_id, device_ids, now) -> list[OpenDelivery]:
     open_states = [MessageState.PENDING, MessageState.QUEUED, MessageState.SENDING, MessageState.WAITING]
     if message_id is not None:
         message = Message.objects.filter(pk=message_id).first()
         if message is None or message.state not in open_states:
             return []
         messages = [message]
-        devices = {message.pk: list(Device.objects.filter(pk__in=device_ids or []))}
+        devices = {message.pk: list(Device.objects.filter(pk__any=device_ids or []))}
     else:
-        messages = list(Message.objects.filter(pk__in=message_ids or [], state__in=open_states).order_by("pk"))
+        messages = list(Message.objects.filter(pk__any=message_ids or [], state__in=open_states).order_by("pk"))
         expired = [m.pk for m in messages if m.is_expired(now)]
         if expired:
             status.messages_close(
@@ -251,11 +247,44 @@ def _create_deliveries(app, task, plan: ChannelPlan, *, message_ids, message_id,
     status.messages_mark_sending([m.pk for m in messages if devices.get(m.pk)], now=now)
     qs = Delivery.objects.filter(state__in=[MessageState.QUEUED, MessageState.SENDING])
     if message_id is not None:
-        qs = qs.filter(message_id=message_id, device_id__in=device_ids or [])
+        qs = qs.filter(message_id=message_id, device_id__any=device_ids or [])
     else:
-        qs = qs.filter(message_id__in=[m.pk for m in messages])
-    created = list(qs.select_related("message", "device").order_by("pk"))
-    return created
+        qs = qs.filter(message_id__any=[m.pk for m in messages])
+    return _open_deliveries(
+        qs, messages={m.pk: m for m in messages}, devices={d.pk: d for ds in devices.values() for d in ds}
+    )
+
+
+@dataclass(slots=True)
+class OpenDelivery:
+    """A delivery about to be sent: the few columns the send reads, with its message and device."""
+
+    pk: int
+    channel: str
+    push_id: uuid.UUID
+    status: int
+    message: Message
+    device: Device
+
+    @property
+    def device_id(self) -> int:
+        return self.device.pk
+
+
+def _open_deliveries(qs, *, messages: dict[int, Message], devices: dict[int, Device]) -> list[OpenDelivery]:
+    """The open deliveries of `qs` in id order, reusing the messages and devices already loaded
+    (a chunk's reload with select_related parsed every timestamp of three tables again)."""
+    rows = list(qs.order_by("pk").values_list("pk", "message_id", "device_id", "channel", "push_id", "status"))
+    missing_messages = {r[1] for r in rows} - messages.keys()
+    if missing_messages:
+        messages = {**messages, **Message.objects.in_bulk(list(missing_messages))}
+    missing_devices = {r[2] for r in rows} - devices.keys()
+    if missing_devices:
+        devices = {**devices, **Device.objects.in_bulk(list(missing_devices))}
+    return [
+        OpenDelivery(pk, channel, push_id, status_, messages[message_pk], devices[device_pk])
+        for pk, message_pk, device_pk, channel, push_id, status_ in rows
+    ]
 
 
 def _deliveries_insert(rows: list[tuple[int, int, str]], now: datetime) -> None:
@@ -302,7 +331,7 @@ def token_for(device: Device, channel: str) -> str:
     return device.vendor_token
 
 
-def outgoing_push(delivery: Delivery, app) -> OutgoingPush:
+def outgoing_push(delivery: OpenDelivery, app) -> OutgoingPush:
     message, device = delivery.message, delivery.device
     p = message.payload or {}
     return OutgoingPush(
@@ -326,11 +355,11 @@ def outgoing_push(delivery: Delivery, app) -> OutgoingPush:
     )
 
 
-def _send(app, plan: ChannelPlan, deliveries: list[Delivery], *, final_attempt: bool, now) -> ChunkRetry:
+def _send(app, plan: ChannelPlan, deliveries: list[OpenDelivery], *, final_attempt: bool, now) -> ChunkRetry:
     retry = ChunkRetry()
     skipped: list[status.Outcome] = []
     waiting: list[int] = []
-    groups: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[OpenDelivery]] = defaultdict(list)
     block_reason = None
     for d in deliveries:
         device = d.device
@@ -368,7 +397,7 @@ def _send(app, plan: ChannelPlan, deliveries: list[Delivery], *, final_attempt: 
     return retry
 
 
-def _send_group(gateway: Gateway, app, group: list[Delivery], retry: ChunkRetry, *, final_attempt: bool) -> None:
+def _send_group(gateway: Gateway, app, group: list[OpenDelivery], retry: ChunkRetry, *, final_attempt: bool) -> None:
     size = settings.PUSHDECK_GATEWAY_BATCH
     for start in range(0, len(group), size):
         batch = group[start : start + size]
@@ -397,7 +426,7 @@ def _send_group(gateway: Gateway, app, group: list[Delivery], retry: ChunkRetry,
         _record_results(batch, results, retry, final_attempt=final_attempt)
 
 
-def _record_results(batch: list[Delivery], results: list[GatewayResult], retry: ChunkRetry, *, final_attempt) -> None:
+def _record_results(batch: list[OpenDelivery], results: list[GatewayResult], retry: ChunkRetry, *, final_attempt) -> None:
     final: list[status.Outcome] = []
     again: list[status.Outcome] = []
     dead: dict[str, list[int]] = defaultdict(list)

@@ -193,7 +193,7 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
         rows = [
             _Recorded(*values)
             for values in Delivery.objects.select_for_update(of=("self",))
-            .filter(pk__in=list(by_id), state__in=OPEN_STATES)
+            .filter(pk__any=list(by_id), state__in=OPEN_STATES)
             .order_by("pk")
             .values_list(*_RECORD_FIELDS)
         ]
@@ -329,7 +329,7 @@ def _enqueue_callbacks(app_id: int, delivery_ids: list[int]) -> None:
 
 def deliveries_mark_sending(delivery_ids: Iterable[int], *, now: datetime | None = None) -> None:
     """Before a gateway call: count the attempt (the row stays open until a result is recorded)."""
-    Delivery.objects.filter(pk__in=list(delivery_ids), state__in=OPEN_STATES).update(
+    Delivery.objects.filter(pk__any=list(delivery_ids), state__in=OPEN_STATES).update(
         state=MessageState.SENDING, attempts=F("attempts") + 1, updated_at=now or timezone.now()
     )
 
@@ -340,7 +340,7 @@ def deliveries_wait(delivery_ids: Sequence[int], *, reason: str = "", now: datet
     with transaction.atomic():
         rows = list(
             Delivery.objects.select_for_update()
-            .filter(pk__in=list(delivery_ids), state__in=[MessageState.QUEUED, MessageState.SENDING])
+            .filter(pk__any=list(delivery_ids), state__in=[MessageState.QUEUED, MessageState.SENDING])
             .order_by("pk")
         )
         for d in rows:
@@ -371,7 +371,7 @@ def messages_refresh(message_ids: Iterable[int], *, now: datetime | None = None)
     now = now or timezone.now()
     # Lock the messages first, then read their deliveries: two chunks of one broadcast
     # finishing together must not both decide from each other's uncommitted rows.
-    messages = list(Message.objects.select_for_update().filter(pk__in=ids, state__in=OPEN_STATES).order_by("pk"))
+    messages = list(Message.objects.select_for_update().filter(pk__any=ids, state__in=OPEN_STATES).order_by("pk"))
     fanout = [m for m in messages if not m.target_id]
     if fanout:
         # A broadcast message has one delivery per device: decide from counts, not rows.
@@ -379,7 +379,7 @@ def messages_refresh(message_ids: Iterable[int], *, now: datetime | None = None)
             _fanout_refresh(m, now)
         messages = [m for m in messages if m.target_id]
     per_message: dict[int, list[dict]] = defaultdict(list)
-    for row in Delivery.objects.filter(message_id__in=[m.pk for m in messages]).values(
+    for row in Delivery.objects.filter(message_id__any=[m.pk for m in messages]).values(
         "message_id", "state", "status", "gateway_code", "gateway_reason", "channel", "updated_at"
     ):
         per_message[row["message_id"]].append(row)
@@ -449,7 +449,7 @@ def deliveries_retrying(outcomes: Sequence[Outcome], *, now: datetime | None = N
     by_id = {o.delivery_id: o for o in outcomes}
     with transaction.atomic():
         rows = list(
-            Delivery.objects.select_for_update().filter(pk__in=list(by_id), state__in=OPEN_STATES).order_by("pk")
+            Delivery.objects.select_for_update().filter(pk__any=list(by_id), state__in=OPEN_STATES).order_by("pk")
         )
         for d in rows:
             o = by_id[d.pk]
@@ -480,7 +480,7 @@ def devices_mark_dead(device_ids: Iterable[int], *, reason: str, now: datetime |
     """The gateway said the token is dead: later sends skip the device (and count it)."""
     from campaigns.models import Device
 
-    Device.objects.filter(pk__in=list(device_ids), token_dead_at__isnull=True).update(
+    Device.objects.filter(pk__any=list(device_ids), token_dead_at__isnull=True).update(
         token_dead_at=now or timezone.now(), token_dead_reason=reason[:120]
     )
 
@@ -492,7 +492,7 @@ def messages_close(
     now = now or timezone.now()
     with transaction.atomic():
         messages = list(
-            Message.objects.select_for_update().filter(pk__in=list(message_ids), state__in=OPEN_STATES).order_by("pk")
+            Message.objects.select_for_update().filter(pk__any=list(message_ids), state__in=OPEN_STATES).order_by("pk")
         )
         desc = (reason or status_text(status))[:300]
         for m in messages:
@@ -514,7 +514,7 @@ def messages_wait_for_binding(message_ids: Iterable[int], *, now: datetime | Non
     with transaction.atomic():
         messages = list(
             Message.objects.select_for_update()
-            .filter(pk__in=list(message_ids), state__in=[MessageState.PENDING, MessageState.QUEUED])
+            .filter(pk__any=list(message_ids), state__in=[MessageState.PENDING, MessageState.QUEUED])
             .order_by("pk")
         )
         desc = status_text(PushStatus.NO_BIND_INFO)
@@ -534,7 +534,7 @@ def messages_wait_for_binding(message_ids: Iterable[int], *, now: datetime | Non
 
 
 def messages_mark_sending(message_ids: Iterable[int], *, now: datetime | None = None) -> None:
-    Message.objects.filter(pk__in=list(message_ids), state__in=[MessageState.PENDING, MessageState.QUEUED]).update(
+    Message.objects.filter(pk__any=list(message_ids), state__in=[MessageState.PENDING, MessageState.QUEUED]).update(
         state=MessageState.SENDING, status_changed_at=now or timezone.now()
     )
 
