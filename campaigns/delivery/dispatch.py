@@ -426,7 +426,9 @@ def _send_group(gateway: Gateway, app, group: list[OpenDelivery], retry: ChunkRe
         _record_results(batch, results, retry, final_attempt=final_attempt)
 
 
-def _record_results(batch: list[OpenDelivery], results: list[GatewayResult], retry: ChunkRetry, *, final_attempt) -> None:
+def _record_results(
+    batch: list[OpenDelivery], results: list[GatewayResult], retry: ChunkRetry, *, final_attempt
+) -> None:
     final: list[status.Outcome] = []
     again: list[status.Outcome] = []
     dead: dict[str, list[int]] = defaultdict(list)

@@ -31,7 +31,7 @@ from django.conf import settings
 from django.core.files import File
 from django.db import connection, models, transaction
 
-from campaigns.models import SendUpload, SendUploadRow
+from campaigns.models import PushTask, SendUpload, SendUploadRow
 from templates_app.models import TemplateVersion
 from templates_app.rendering import PLACEHOLDER_RE, check_lengths, substitute
 
@@ -395,6 +395,7 @@ _INSERT_MESSAGES = f"""
 
 # Below this many rows one statement is quicker than opening more connections.
 PARALLEL_MIN_ROWS = 50_000
+RANGES_PER_CONNECTION = 4
 
 
 def ingest_messages(*, upload: SendUpload, task_id: int, message_defaults: dict) -> int:
@@ -441,10 +442,12 @@ def ingest_messages(*, upload: SendUpload, task_id: int, message_defaults: dict)
                 count = cursor.rowcount
         else:
             _drop_messages(task_id)  # rows a crashed attempt left (the task is not dispatched before this ends)
-            step = (bounds["high"] - bounds["low"]) // parts + 1
-            ranges = [(bounds["low"] + i * step, bounds["low"] + (i + 1) * step - 1) for i in range(parts)]
+            # More ranges than connections, so the task's progress bar moves as each one commits.
+            pieces = parts * RANGES_PER_CONNECTION
+            step = (bounds["high"] - bounds["low"]) // pieces + 1
+            ranges = [(bounds["low"] + i * step, bounds["low"] + (i + 1) * step - 1) for i in range(pieces)]
             with ThreadPoolExecutor(max_workers=parts, thread_name_prefix="ingest") as pool:
-                count = sum(pool.map(lambda r: _insert_range(_INSERT_MESSAGES, params(*r)), ranges))
+                count = sum(pool.map(lambda r: _insert_range(_INSERT_MESSAGES, params(*r), task_id), ranges))
     except Exception:
         if not connection.in_atomic_block:
             _drop_messages(task_id)
@@ -454,12 +457,16 @@ def ingest_messages(*, upload: SendUpload, task_id: int, message_defaults: dict)
     return count
 
 
-def _insert_range(sql: str, params: list) -> int:
-    """One line range on this thread's own connection, in its own transaction."""
+def _insert_range(sql: str, params: list, task_id: int) -> int:
+    """One line range on this thread's own connection, in its own transaction, counted in
+    the task's ingested rows when it commits."""
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                count = cursor.rowcount
+            PushTask.objects.filter(pk=task_id).update(ingested_rows=models.F("ingested_rows") + count)
+        return count
     finally:
         connection.close()
 
@@ -468,6 +475,7 @@ def _drop_messages(task_id: int) -> None:
     """Messages of a task still ingesting have no deliveries or events yet: one plain DELETE."""
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM campaigns_message WHERE task_id = %s", [task_id])
+    PushTask.objects.filter(pk=task_id).update(ingested_rows=0)
 
 
 def _ingest_in_batches(*, upload: SendUpload, task_id: int, message_defaults: dict) -> int:

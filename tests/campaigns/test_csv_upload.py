@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -163,13 +164,14 @@ def test_line_rendering_matches_the_shared_renderer(title, body):
 def test_a_big_file_is_ingested_over_several_connections_at_once(app, template, marketer, settings, monkeypatch):
     settings.PUSHDECK_INGEST_CONNECTIONS = 3
     monkeypatch.setattr(csvingest, "PARALLEL_MIN_ROWS", 10)
-    backends = []
+    calls = []
     real_insert = csvingest._insert_range
 
-    def spy(sql, params):
+    def spy(sql, params, task_id):
         connection.ensure_connection()
-        backends.append(connection.connection.info.backend_pid)
-        return real_insert(sql, params)
+        progress = PushTask.objects.get(pk=task_id).ingested_rows  # what the progress bar shows now
+        calls.append((threading.current_thread().name, connection.connection.info.backend_pid, progress))
+        return real_insert(sql, params, task_id)
 
     monkeypatch.setattr(csvingest, "_insert_range", spy)
     up = upload(app, template, marketer, good(300).encode())
@@ -177,7 +179,10 @@ def test_a_big_file_is_ingested_over_several_connections_at_once(app, template, 
     task = services.upload_ingest_messages(task_id=task.pk)
     assert task.status == TaskStatus.QUEUED and task.ingested_rows == 300
     connection.ensure_connection()
-    assert len(set(backends)) == 3 and connection.connection.info.backend_pid not in backends
+    assert len(calls) == 3 * csvingest.RANGES_PER_CONNECTION
+    assert len({name for name, _, _ in calls}) == 3  # three connections at once, each on its own thread
+    assert connection.connection.info.backend_pid not in {pid for _, pid, _ in calls}
+    assert max(p for _, _, p in calls) > 0  # progress grew as ranges committed
     msgs = Message.objects.filter(task=task)
     assert sorted(msgs.values_list("customer_msg_id", flat=True)) == sorted(f"cm{i}" for i in range(1, 301))
     assert msgs.get(customer_msg_id="cm300").title == "Hi N300"
