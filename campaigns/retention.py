@@ -1,4 +1,5 @@
-"""Data life: message rows older than the retention period are purged in batches.
+"""Data life: message rows older than the retention period are purged in batches,
+and checked multiple push files not sent within a day lose their staged lines.
 
 A message takes its deliveries, status events, receipt events, callback attempts
 and SMS rows with it. Push tasks and their counters stay, and UsageRollup rows are
@@ -16,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Delivery, Message
+from .models import Delivery, Message, SendUpload, SendUploadRow
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +69,34 @@ def messages_purge(*, now: datetime | None = None, days: int | None = None, batc
     return result
 
 
+# A checked multiple push file waits this long for its confirmation; then its staged lines go.
+UPLOAD_KEEP = timedelta(days=1)
+
+
+def uploads_expire(*, now: datetime | None = None) -> int:
+    """Checked files not sent within UPLOAD_KEEP: marked expired (first, so a confirmation racing
+    with this is refused) and their staged lines deleted. Returns how many files."""
+    now = now or timezone.now()
+    stale = SendUpload.objects.filter(status__in=["valid", "partial"], created_at__lt=now - UPLOAD_KEEP)
+    expired = 0
+    for pk in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            if SendUpload.objects.filter(pk=pk, status__in=["valid", "partial"]).update(status="expired"):
+                SendUploadRow.objects.filter(upload_id=pk).delete()
+                expired += 1
+    if expired:
+        logger.info("retention: %d checked files not sent within %s expired", expired, UPLOAD_KEEP)
+    return expired
+
+
 @shared_task(acks_late=True)
 def purge_old_messages() -> int:
-    """Beat, daily: message retention, spent API nonces and old API rate windows."""
+    """Beat, daily: message retention, unsent checked files, spent API nonces and old API rate windows."""
     from console.apisign import purge_nonces
     from console.security.api import purge_rate_windows
 
     result = messages_purge()
+    uploads_expire()
     purge_nonces()
     purge_rate_windows(before=timezone.now() - timedelta(hours=1))
     return result.messages

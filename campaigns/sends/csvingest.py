@@ -8,9 +8,11 @@ SendUploadRow through PostgreSQL COPY (batches of bulk_create elsewhere).
 Uniqueness of customerMsgId is checked by the database over the staged rows
 (a window query on an index), so memory stays flat whatever the file size.
 
-A file with any bad line is refused whole: its staged rows are deleted and
-nothing else was created. Every bad line goes to the downloadable report; the
-first 100 are kept for the page.
+Nothing is sent from a file with bad lines unless the marketer says so: only its
+good lines stay staged (the first line of each customerMsgId, none the app already
+used), to be sent without the bad ones on an explicit confirmation. Every bad line
+goes to the downloadable report; the first 100 are kept for the page. A file that
+cannot be read (encoding, size) keeps nothing.
 """
 
 from __future__ import annotations
@@ -267,28 +269,36 @@ class _Stager:
             raise self._error
 
 
+# Staged lines whose customerMsgId appeared on an earlier line or is already used by the app.
+_DUPLICATE_ROWS = f"""
+    SELECT id, line_no, first_line FROM (
+        SELECT r.id, r.line_no,
+               min(r.line_no) OVER (PARTITION BY r.customer_msg_id) AS first_line,
+               EXISTS (SELECT 1 FROM campaigns_message m
+                       WHERE m.app_id = %s AND m.customer_msg_id = r.customer_msg_id) AS used
+        FROM {SendUploadRow._meta.db_table} r WHERE r.upload_id = %s
+    ) s WHERE line_no <> first_line OR used
+"""
+
+
 def _duplicate_errors(upload: SendUpload) -> Iterator[tuple[int, str]]:
-    """Lines whose customerMsgId appeared on an earlier line or is already used by the app."""
-    table = SendUploadRow._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT line_no, first_line, used FROM (
-                SELECT r.line_no,
-                       min(r.line_no) OVER (PARTITION BY r.customer_msg_id) AS first_line,
-                       EXISTS (SELECT 1 FROM campaigns_message m
-                               WHERE m.app_id = %s AND m.customer_msg_id = r.customer_msg_id) AS used
-                FROM {table} r WHERE r.upload_id = %s
-            ) s WHERE line_no <> first_line OR used ORDER BY line_no
-            """,
-            [upload.app_id, upload.pk],
-        )
+        cursor.execute(f"{_DUPLICATE_ROWS} ORDER BY line_no", [upload.app_id, upload.pk])
         while batch := cursor.fetchmany(10_000):
-            for line_no, first_line, _used in batch:
+            for _id, line_no, first_line in batch:
                 if line_no != first_line:
                     yield line_no, f"customerMsgId is a duplicate of line {first_line}"
                 else:
                     yield line_no, "customerMsgId is already used by an earlier send"
+
+
+def _drop_duplicate_rows(upload: SendUpload) -> None:
+    """Keep only the good lines staged (the first of each customerMsgId, none already used)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {SendUploadRow._meta.db_table} WHERE id IN (SELECT id FROM ({_DUPLICATE_ROWS}) d)",
+            [upload.app_id, upload.pk],
+        )
 
 
 def validate_stream(
@@ -361,7 +371,10 @@ def validate_stream(
         if outcome.bad:
             report.seek(0)
             upload.report.save(f"upload-{upload.pk}-errors.csv", File(report), save=False)
-            _discard(upload)
+            if not outcome.good:
+                _discard(upload)
+            elif duplicates:  # the good lines stay staged: they may be sent without the bad ones
+                _drop_duplicate_rows(upload)
             outcome.preview = [p for p in outcome.preview if p["line"] not in {e["line"] for e in outcome.errors}]
         report.close()
     return outcome

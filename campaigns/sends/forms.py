@@ -403,6 +403,12 @@ class IdempotentForm(forms.Form):
     idempotency_token = forms.CharField(widget=forms.HiddenInput, required=False)
 
 
+class UploadConfirmForm(IdempotentForm):
+    """Confirmation of a checked file; one with bad lines needs the explicit choice to skip them."""
+
+    skip_bad = forms.BooleanField(label=_("Skip the bad lines and send the good ones"), required=False)
+
+
 class ContinuousCreateForm(forms.Form):
     """Continuous push, step one: the message without targets."""
 

@@ -589,7 +589,10 @@ def upload_validate(*, upload_id: int) -> SendUpload:
 
     with upload.file.open("rb") as stream:
         outcome = csvingest.validate_stream(stream, upload=upload, template=template, progress=progress)
-    upload.status = "invalid" if (outcome.bad or outcome.failure) else "valid"
+    if outcome.failure or not outcome.good:
+        upload.status = "invalid"
+    else:
+        upload.status = "partial" if outcome.bad else "valid"  # partial: sendable without its bad lines
     upload.bytes_done = upload.size
     upload.line_count = outcome.lines
     upload.good_count = outcome.good
@@ -602,15 +605,30 @@ def upload_validate(*, upload_id: int) -> SendUpload:
 
 
 def upload_confirm(
-    *, app: App, upload_id: int, actor, idempotency_key: str | None = None, request=None
+    *,
+    app: App,
+    upload_id: int,
+    actor,
+    idempotency_key: str | None = None,
+    skip_bad: bool = False,
+    request=None,
 ) -> tuple[PushTask, bool]:
-    """The marketer confirmed a valid file: create the task; its messages are ingested in the background."""
+    """The marketer confirmed a checked file: create the task; its messages are ingested in the background.
+
+    A file with bad lines is sent only with `skip_bad`: its good lines, without the bad ones.
+    """
     existing = task_for_idempotency(app, idempotency_key)
     if existing is not None:
         return existing, False
     with transaction.atomic():
         upload = SendUpload.objects.select_for_update().filter(app=app, pk=upload_id, kind="csv").first()
-        if upload is None or upload.status != "valid":
+        if upload is not None and upload.status == "partial" and not skip_bad:
+            raise PushError(
+                ApiCode.NEED_FILE,
+                f"this file has {upload.bad_count} bad lines: fix it, or confirm sending its "
+                f"{upload.good_count} good lines without them",
+            )
+        if upload is None or upload.status not in ("valid", "partial"):
             raise PushError(ApiCode.NEED_FILE, "this file was not validated or was already sent")
         p = upload.params
         scheduled_at = datetime.fromisoformat(p["scheduled_at"]) if p.get("scheduled_at") else None
@@ -644,6 +662,7 @@ def upload_confirm(
                 "source": "console",
                 "messages": upload.good_count,
                 "upload": upload.pk,
+                "bad_lines_skipped": upload.bad_count,
             },
             request=request,
         )

@@ -196,7 +196,7 @@ def _upload_for(app: App, upload_id: int) -> SendUpload:
 def send_upload(request: HttpRequest, app: App, upload_id: int) -> HttpResponse:
     upload = _upload_for(app, upload_id)
     percent = int(100 * upload.bytes_done / upload.size) if upload.size else 100
-    if upload.status in ("valid", "invalid", "used"):
+    if upload.status not in ("uploaded", "validating"):
         percent = 100
     context = {
         "app": app,
@@ -227,7 +227,7 @@ def send_upload_report(request: HttpRequest, app: App, upload_id: int) -> HttpRe
 @require_POST
 def send_upload_confirm(request: HttpRequest, app: App, upload_id: int) -> HttpResponse:
     upload = _upload_for(app, upload_id)
-    form = forms.IdempotentForm(request.POST)
+    form = forms.UploadConfirmForm(request.POST)
     form.is_valid()
     token = form.cleaned_data.get("idempotency_token")
     try:
@@ -236,6 +236,7 @@ def send_upload_confirm(request: HttpRequest, app: App, upload_id: int) -> HttpR
             upload_id=upload.pk,
             actor=request.user,
             idempotency_key=f"console:{token}" if token else None,
+            skip_bad=bool(form.cleaned_data.get("skip_bad")),
             request=request,
         )
     except PushError as error:

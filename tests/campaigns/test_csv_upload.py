@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import io
 import threading
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
+from campaigns.codes import PushError
 from campaigns.models import Message, PushTask, SendUpload, SendUploadRow, TaskStatus
 from campaigns.sends import csvingest, services
 from campaigns.sends.services import SendSpec
+from console.models import AuditEntry
 from tests.campaigns import send_fixtures as sf
 from tests.factories_campaigns import MessageFactory
 
@@ -73,12 +77,14 @@ def _bad_file(line3: bytes) -> bytes:
         (b"d3,cm1,name=a,code=b", "customerMsgId is a duplicate of line 1"),
     ],
 )
-def test_bad_line_is_reported_with_its_number_and_nothing_is_kept(app, template, marketer, line3, reason):
+def test_bad_line_is_reported_with_its_number_and_nothing_is_sent(app, template, marketer, line3, reason):
     up = upload(app, template, marketer, _bad_file(line3))
-    assert up.status == "invalid"
+    assert up.status == "partial"  # sendable only on the explicit choice to skip the bad line
     assert errors(up) == [(3, reason)]
     assert up.bad_count == 1 and up.good_count == 4
-    assert SendUploadRow.objects.count() == 0 and Message.objects.count() == 0 and PushTask.objects.count() == 0
+    assert Message.objects.count() == 0 and PushTask.objects.count() == 0
+    staged = sorted(SendUploadRow.objects.values_list("line_no", flat=True))
+    assert staged == [1, 2, 4, 5]  # only the good lines wait, the bad or duplicate one is not among them
     report = up.report.open("rb").read().decode()
     assert report.startswith("3,")
 
@@ -206,3 +212,48 @@ def test_an_id_taken_after_the_check_fails_the_task_and_creates_nothing(
     assert SendUploadRow.objects.count() == 0
     page = client_for(marketer).get(reverse("campaigns:send-task", args=[app.app_key, task.pk])).content.decode()
     assert "was used by another send after the file was checked" in page
+
+
+def test_a_file_with_bad_lines_is_sent_without_them_only_when_the_marketer_says_so(app, template, marketer, client_for):
+    services.send_submit(
+        app=app,
+        spec=SendSpec(push_type="SIMPLE", target_type="user", targets=[("u", "cm4")], title="t", body="b"),
+        source="console",
+        actor=marketer,
+    )
+    data = good(5).encode() + b"d6,cm6,name=a\n" + b"d7,cm2,name=a,code=7\n" + good(1, start=8).encode()
+    up = upload(app, template, marketer, data)
+    assert up.status == "partial" and up.good_count == 5 and up.bad_count == 3
+    assert [e["line"] for e in up.errors] == [4, 6, 7]  # already used, missing value, duplicate of line 2
+    c = client_for(marketer)
+    url = reverse("campaigns:send-upload", args=[app.app_key, up.pk])
+    page = c.get(url).content.decode()
+    assert 'name="skip_bad"' in page and "3 bad lines will not be sent." in page
+    confirm = reverse("campaigns:send-upload-confirm", args=[app.app_key, up.pk])
+    response = c.post(confirm, {"idempotency_token": "t-partial"}, follow=True)
+    assert "fix it, or confirm sending its 5 good lines without them" in response.content.decode()
+    assert PushTask.objects.filter(push_type="MULTIPLE").count() == 0
+    response = c.post(confirm, {"idempotency_token": "t-partial", "skip_bad": "on"})
+    task = PushTask.objects.get(push_type="MULTIPLE")
+    assert response.status_code == 302 and task.total_rows == 5
+    task = services.upload_ingest_messages(task_id=task.pk)
+    sent = sorted(Message.objects.filter(task=task).values_list("customer_msg_id", flat=True))
+    assert sent == ["cm1", "cm2", "cm3", "cm5", "cm8"]
+    entry = AuditEntry.objects.get(action="send.submit", target=f"task {task.pk}")
+    assert entry.summary["bad_lines_skipped"] == 3 and entry.summary["messages"] == 5
+
+
+def test_a_checked_file_not_sent_within_a_day_expires(app, template, marketer, client_for):
+    from campaigns.retention import uploads_expire
+
+    fresh = upload(app, template, marketer, good(3).encode())
+    stale = upload(app, template, marketer, good(3, start=10).encode())
+    SendUpload.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(days=1, minutes=1))
+    assert uploads_expire() == 1
+    assert SendUpload.objects.get(pk=stale.pk).status == "expired"
+    assert SendUpload.objects.get(pk=fresh.pk).status == "valid"
+    assert sorted(SendUploadRow.objects.values_list("upload_id", flat=True).distinct()) == [fresh.pk]
+    page = client_for(marketer).get(reverse("campaigns:send-upload", args=[app.app_key, stale.pk]))
+    assert "was cleared" in page.content.decode() and 'data-testid="upload-send"' not in page.content.decode()
+    with pytest.raises(PushError):
+        services.upload_confirm(app=app, upload_id=stale.pk, actor=marketer)

@@ -76,7 +76,12 @@ def test_marketer_runs_the_four_sends(page, login, app, marketer, settings, tmp_
         assert page.get_by_test_id("upload-percent").inner_text() == "100%"
         rows = page.get_by_test_id("bad-lines").locator("tbody tr").all_inner_texts()
         assert rows == ["16\tcustomerMsgId is missing", "17\tcustomerMsgId is a duplicate of line 1"]
-        assert page.get_by_role("button", name="Send 15 messages").count() == 0
+        # The good lines are sent only on the explicit choice to skip the bad ones (a required checkbox).
+        skip = page.get_by_label("Skip the bad lines and send the good ones")
+        assert not skip.is_checked() and skip.get_attribute("required") is not None
+        page.get_by_text("2 bad lines will not be sent.").wait_for()
+        page.get_by_role("button", name="Send 15 messages").click()  # refused by the browser: box not ticked
+        assert PushTask.objects.filter(push_type="MULTIPLE").count() == 0
 
         page.goto(f"{base}/multiple/")
         page.get_by_label("Template").select_option(label="promo")
