@@ -32,6 +32,7 @@ from typing import BinaryIO
 from django.conf import settings
 from django.core.files import File
 from django.db import connection, models, transaction
+from django.utils.translation import gettext as _
 
 from campaigns.models import PushTask, SendUpload, SendUploadRow
 from templates_app.models import TemplateVersion
@@ -126,18 +127,18 @@ class Row:
 def check_line(line_no: int, text: str, tpl: Template) -> Row | str:
     """A rendered Row, or the reason the line is bad."""
     if not text:
-        return "empty line"
+        return _("empty line")
     if len(text) > LINE_MAX_CHARS:
-        return f"line is {len(text)} characters; the limit is {LINE_MAX_CHARS}"
+        return _("line is %(n)s characters; the limit is %(limit)s") % {"n": len(text), "limit": LINE_MAX_CHARS}
     parts = text.split(",")
     target_id = parts[0].strip()
     if not target_id:
-        return "targetId is missing"
+        return _("targetId is missing")
     if len(parts) < 2 or not parts[1].strip():
-        return "customerMsgId is missing"
+        return _("customerMsgId is missing")
     cmid = parts[1].strip()
     if len(cmid) > 64:
-        return "customerMsgId is longer than 64 characters"
+        return _("customerMsgId is longer than 64 characters")
     try:
         # Fast path: every item has "=", no key repeats, no blank key.
         values = dict(item.split("=", 1) for item in parts[2:])
@@ -150,16 +151,16 @@ def check_line(line_no: int, text: str, tpl: Template) -> Row | str:
             key, sep, value = item.partition("=")
             key = key.strip()
             if not sep or not key:
-                return f"'{item}' is not key=value"
+                return _("'%(item)s' is not key=value") % {"item": item}
             if key in values:
-                return f"key '{key}' is given twice"
+                return _("key '%(key)s' is given twice") % {"key": key}
             values[key] = value
     missing = tpl.names.difference(values)
     if missing:
-        return "missing values for: " + ", ".join(sorted(missing))
+        return _("missing values for: %(names)s") % {"names": ", ".join(sorted(missing))}
     extras = {k: v for k, v in values.items() if k not in tpl.names}
     if len(extras) > 10:
-        return "more than 10 extension parameters"
+        return _("more than 10 extension parameters")
     if tpl.fast:
         title = tpl.title_fmt.format_map(values)
         body = tpl.body_fmt.format_map(values)
@@ -281,15 +282,15 @@ _DUPLICATE_ROWS = f"""
 """
 
 
-def _duplicate_errors(upload: SendUpload) -> Iterator[tuple[int, str]]:
+def _duplicate_errors(upload: SendUpload) -> Iterator[tuple[int, str, bool]]:
     with connection.cursor() as cursor:
         cursor.execute(f"{_DUPLICATE_ROWS} ORDER BY line_no", [upload.app_id, upload.pk])
         while batch := cursor.fetchmany(10_000):
             for _id, line_no, first_line in batch:
                 if line_no != first_line:
-                    yield line_no, f"customerMsgId is a duplicate of line {first_line}"
+                    yield line_no, _("customerMsgId is a duplicate of line %(line)s") % {"line": first_line}, True
                 else:
-                    yield line_no, "customerMsgId is already used by an earlier send"
+                    yield line_no, _("customerMsgId is already used by an earlier send"), True
 
 
 def _drop_duplicate_rows(upload: SendUpload) -> None:
@@ -348,20 +349,21 @@ def validate_stream(
         except NotUtf8 as exc:
             stager.close()
             _discard(upload)
-            outcome.failure = f"The file is not UTF-8: line {exc.line_no} cannot be decoded. Save it as UTF-8."
-            outcome.errors = [{"line": exc.line_no, "reason": "not UTF-8"}]
+            outcome.failure = _("The file is not UTF-8: line %(line)s cannot be decoded. Save it as UTF-8.") % {
+                "line": exc.line_no
+            }
+            outcome.errors = [{"line": exc.line_no, "reason": _("not UTF-8")}]
             outcome.bad += 1
             return outcome
         if outcome.lines == 0:
-            outcome.failure = "The file is empty."
+            outcome.failure = _("The file is empty.")
             return outcome
         format_errors.seek(0)
-        from_file = ((int(n), reason.rstrip("\n")) for n, _, reason in (ln.partition("\t") for ln in format_errors))
+        from_file = ((int(n), reason.rstrip("\n"), False) for n, _tab, reason in (ln.partition("\t") for ln in format_errors))
         report = tempfile.TemporaryFile("w+b")
         duplicates = 0
-        for line_no, reason in heapq.merge(from_file, _duplicate_errors(upload), key=lambda e: e[0]):
-            if reason.startswith("customerMsgId is a duplicate") or reason.startswith("customerMsgId is already"):
-                duplicates += 1
+        for line_no, reason, is_duplicate in heapq.merge(from_file, _duplicate_errors(upload), key=lambda e: e[0]):
+            duplicates += is_duplicate
             if len(outcome.errors) < PAGE_ERRORS:
                 outcome.errors.append({"line": line_no, "reason": reason})
             report.write(f"{line_no},{reason.replace(',', ';')}\n".encode())
@@ -386,7 +388,7 @@ def _discard(upload: SendUpload) -> None:
 
 def iter_target_ids(stream: BinaryIO) -> Iterator[str]:
     """A .txt target file: one id per line, UTF-8, blank lines skipped."""
-    for line_no, raw, _ in iter_lines(stream):
+    for line_no, raw, _consumed in iter_lines(stream):
         try:
             text = raw.decode("utf-8").strip()
         except UnicodeDecodeError:

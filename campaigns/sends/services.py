@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from celery import current_app
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_noop
 
 from campaigns.audience import audience_size
@@ -577,7 +578,7 @@ def upload_create(*, app: App, file, spec: SendSpec, actor, request=None) -> Sen
 
 def upload_validate(*, upload_id: int) -> SendUpload:
     """Stream the file through the line checks and stage the good rows (the ingest worker calls this)."""
-    upload = SendUpload.objects.select_related("template_version").get(pk=upload_id)
+    upload = SendUpload.objects.select_related("template_version", "created_by__profile").get(pk=upload_id)
     if upload.status not in ("uploaded", "validating"):
         return upload
     SendUpload.objects.filter(pk=upload.pk).update(status="validating", bytes_done=0)
@@ -587,7 +588,10 @@ def upload_validate(*, upload_id: int) -> SendUpload:
     def progress(done: int, lines: int) -> None:
         SendUpload.objects.filter(pk=upload.pk).update(bytes_done=done, line_count=lines)
 
-    with upload.file.open("rb") as stream:
+    # The reasons for bad lines (page and report) are written in the uploader's language.
+    profile = getattr(upload.created_by, "profile", None) if upload.created_by else None
+    language = (profile.language if profile is not None else "") or settings.LANGUAGE_CODE
+    with upload.file.open("rb") as stream, translation.override(language):
         outcome = csvingest.validate_stream(stream, upload=upload, template=template, progress=progress)
     if outcome.failure or not outcome.good:
         upload.status = "invalid"

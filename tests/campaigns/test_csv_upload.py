@@ -16,7 +16,7 @@ from campaigns.codes import PushError
 from campaigns.models import Message, PushTask, SendUpload, SendUploadRow, TaskStatus
 from campaigns.sends import csvingest, services
 from campaigns.sends.services import SendSpec
-from console.models import AuditEntry
+from console.models import AuditEntry, UserProfile
 from tests.campaigns import send_fixtures as sf
 from tests.factories_campaigns import MessageFactory
 
@@ -257,3 +257,15 @@ def test_a_checked_file_not_sent_within_a_day_expires(app, template, marketer, c
     assert "was cleared" in page.content.decode() and 'data-testid="upload-send"' not in page.content.decode()
     with pytest.raises(PushError):
         services.upload_confirm(app=app, upload_id=stale.pk, actor=marketer)
+
+
+def test_bad_line_reasons_are_in_the_uploaders_language(app, template, marketer):
+    UserProfile.objects.update_or_create(user=marketer, defaults={"language": "zh-hans"})
+    up = upload(app, template, marketer, good(2).encode() + b"d3,cm1,name=a,code=b\nd4,cm4,name=a\n")
+    assert errors(up) == [(3, "customerMsgId 与第 1 行重复"), (4, "缺少以下占位符的值：code")]
+    assert up.report.open("rb").read().decode().splitlines() == [
+        "3,customerMsgId 与第 1 行重复",
+        "4,缺少以下占位符的值：code",
+    ]
+    gbk = upload(app, template, marketer, good(1).encode() + "d2,cm2,name=张三,code=1\n".encode("gbk"))
+    assert gbk.failure == "文件不是 UTF-8 编码：第 2 行无法解码。请另存为 UTF-8 后重新上传。"
