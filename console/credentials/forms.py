@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from ..models import ApnsCertificate, ApnsEnvironment, ApnsTokenKey, App, ChannelPackage, Vendor
+from ..security.api import validate_allowlist
 from . import parsing
 from .parsing import CredentialError
 
@@ -237,9 +239,27 @@ class ApiKeyForm(forms.Form):
         help_text=_("At least 2048 bits, -----BEGIN PUBLIC KEY-----. Leave empty to keep the stored key."),
     )
 
+    ip_allowlist = forms.CharField(
+        label=_("Allowed source addresses"),
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        validators=[validate_allowlist],
+        help_text=_("One IP address or network (such as 203.0.113.0/24) per line. Empty: any address."),
+    )
+    rate_limit = forms.IntegerField(
+        label=_("Calls per minute"),
+        required=False,
+        min_value=0,
+        max_value=1_000_000,
+    )
+
     def __init__(self, *args, has_key: bool, **kwargs):
         super().__init__(*args, **kwargs)
         self.has_key = has_key
+        self.fields["rate_limit"].help_text = _(
+            "For this app's server API calls; 0 means unlimited. Empty: the default of %(n)s."
+        ) % {"n": settings.PUSHDECK_API_RATE_LIMIT_PER_MINUTE}
         self.parsed: parsing.ParsedPublicKey | None = None
 
     def clean_public_key(self) -> str:

@@ -323,28 +323,70 @@ def vendor_channel_delete(*, channel: VendorChannel, actor, request: HttpRequest
     )
 
 
+class _Keep:
+    """Marker for a setting the caller leaves as it is."""
+
+
+KEEP = _Keep()
+
+
 @transaction.atomic
 def api_settings_save(
-    *, app: App, enabled: bool, public_key: ParsedPublicKey | None, actor, request: HttpRequest | None = None
+    *,
+    app: App,
+    enabled: bool,
+    public_key: ParsedPublicKey | None,
+    actor,
+    ip_allowlist: str | None = None,
+    rate_limit: int | None | _Keep = KEEP,
+    request: HttpRequest | None = None,
 ) -> KeyConfig:
-    """The Push API switch (off: every server API call answers 3032) and the customer's public key."""
+    """The Push API switch (off: every server API call answers 3032), the customer's public key,
+    the source addresses allowed to call and the app's own calls-per-minute limit (None: the default).
+    `ip_allowlist` None and `rate_limit` KEEP leave those as they are."""
+    from ..security.models import ApiRateLimit
+
     config, _created = KeyConfig.objects.select_for_update().get_or_create(app=app)
-    before = {"enabled": config.api_enabled, "fingerprint": config.customer_key_fingerprint or None}
+    limit = ApiRateLimit.objects.filter(app=app).values_list("per_minute", flat=True).first()
+    before = {
+        "enabled": config.api_enabled,
+        "fingerprint": config.customer_key_fingerprint or None,
+        "ip_allowlist": config.ip_allowlist,
+        "rate_limit": limit,
+    }
     if public_key is not None:
         config.customer_public_key = public_key.pem
         config.customer_key_fingerprint = public_key.fingerprint
     if enabled and not config.customer_public_key:
         raise CredentialError("missing", _("Paste the RSA public key before switching the Push API on."))
     config.api_enabled = enabled
+    if ip_allowlist is not None:
+        config.ip_allowlist = "\n".join(
+            line.strip() for line in ip_allowlist.replace(",", "\n").splitlines() if line.strip()
+        )
     config.updated_at = timezone.now()
     config.save()
+    if rate_limit is not KEEP:
+        if rate_limit is None:
+            ApiRateLimit.objects.filter(app=app).delete()
+        else:
+            ApiRateLimit.objects.update_or_create(app=app, defaults={"per_minute": rate_limit})
+        limit = rate_limit
     audit_record(
         action="keys.api_save",
         actor=actor,
         app=app,
         target=app.app_key,
         request=request,
-        summary={"before": before, "after": {"enabled": enabled, "fingerprint": config.customer_key_fingerprint}},
+        summary={
+            "before": before,
+            "after": {
+                "enabled": enabled,
+                "fingerprint": config.customer_key_fingerprint,
+                "ip_allowlist": config.ip_allowlist,
+                "rate_limit": limit,
+            },
+        },
     )
     return config
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,6 +27,7 @@ from ..models import (
     VendorChannel,
 )
 from ..permissions import app_permission
+from ..security.models import ApiRateLimit
 from . import services
 from .forms import (
     VENDOR_FIELDS,
@@ -273,11 +275,15 @@ def vendor_delete(request: HttpRequest, app: App, package_id: int, vendor: str) 
 def _keys_page(request: HttpRequest, app: App, status: int = 200, **forms) -> HttpResponse:
     config, _created = KeyConfig.objects.get_or_create(app=app)
     can_configure = Perm.CONFIGURE in request.app_perms
+    rate_limit = ApiRateLimit.objects.filter(app=app).values_list("per_minute", flat=True).first()
     context = {
         "app": app,
         "can_configure": can_configure,
         "api_enabled": config.api_enabled,
         "customer_key_fingerprint": config.customer_key_fingerprint,
+        "ip_allowlist": config.ip_allowlist.split(),
+        "rate_limit": rate_limit,
+        "default_rate_limit": settings.PUSHDECK_API_RATE_LIMIT_PER_MINUTE,
         "callback_enabled": config.callback_enabled,
         "callback_url": config.callback_url,
         "console_public_key": config.console_public_key,
@@ -290,7 +296,14 @@ def _keys_page(request: HttpRequest, app: App, status: int = 200, **forms) -> Ht
         context.update(
             {
                 "api_form": forms.get("api_form")
-                or ApiKeyForm(has_key=bool(config.customer_public_key), initial={"api_enabled": config.api_enabled}),
+                or ApiKeyForm(
+                    has_key=bool(config.customer_public_key),
+                    initial={
+                        "api_enabled": config.api_enabled,
+                        "ip_allowlist": config.ip_allowlist,
+                        "rate_limit": rate_limit,
+                    },
+                ),
                 "callback_form": forms.get("callback_form")
                 or CallbackForm(
                     initial={"callback_enabled": config.callback_enabled, "callback_url": config.callback_url}
@@ -315,7 +328,13 @@ def api_settings_save(request: HttpRequest, app: App) -> HttpResponse:
     if not form.is_valid():
         return _keys_page(request, app, status=400, api_form=form)
     services.api_settings_save(
-        app=app, enabled=form.cleaned_data["api_enabled"], public_key=form.parsed, actor=request.user, request=request
+        app=app,
+        enabled=form.cleaned_data["api_enabled"],
+        public_key=form.parsed,
+        ip_allowlist=form.cleaned_data["ip_allowlist"],
+        rate_limit=form.cleaned_data["rate_limit"],
+        actor=request.user,
+        request=request,
     )
     messages.success(request, _("Push API settings saved."))
     return redirect("console:keys", app_key=app.app_key)

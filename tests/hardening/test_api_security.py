@@ -147,3 +147,33 @@ def test_the_allowlist_validator_names_the_bad_entry():
     with pytest.raises(ValidationError) as error:
         validate_allowlist("10.0.0.0/8\n10.0.0.300")
     assert "10.0.0.300" in error.value.messages[0]
+
+
+@pytest.mark.django_db
+def test_channel_admin_sets_the_allowlist_and_rate_limit_in_the_console(
+    signed, app, channel_admin, marketer, client_for
+):
+    url = f"/apps/{app.app_key}/keys/api/"
+    admin = client_for(channel_admin)
+    r = admin.post(url, {"api_enabled": "on", "ip_allowlist": "10.0.0.0/8\nnot-a-net", "rate_limit": "5"})
+    assert r.status_code == 400 and "“not-a-net” is not an IP address or network" in r.content.decode()
+    r = admin.post(url, {"api_enabled": "on", "rate_limit": "-1"})
+    assert r.status_code == 400
+    assert KeyConfig.objects.get(app=app).ip_allowlist == "" and not ApiRateLimit.objects.filter(app=app).exists()
+    assert client_for(marketer).post(url, {"api_enabled": "on", "ip_allowlist": "10.0.0.0/8"}).status_code == 403
+    assert KeyConfig.objects.get(app=app).ip_allowlist == ""
+
+    r = admin.post(url, {"api_enabled": "on", "ip_allowlist": "10.0.0.0/8, 192.168.1.7", "rate_limit": "2"})
+    assert r.status_code == 302
+    assert KeyConfig.objects.get(app=app).ip_allowlist == "10.0.0.0/8\n192.168.1.7"
+    assert ApiRateLimit.objects.get(app=app).per_minute == 2
+    page = admin.get(f"/apps/{app.app_key}/keys/").content.decode()
+    assert "<code>192.168.1.7</code>" in page and 'data-testid="api-rate-limit">2<' in page
+    assert signed.post(PING, {}).status_code == 403  # 127.0.0.1 is not in the list now
+    entry = AuditEntry.objects.filter(action="keys.api_save").latest("pk")
+    assert entry.summary["before"]["ip_allowlist"] == "" and entry.summary["after"]["rate_limit"] == 2
+
+    assert admin.post(url, {"api_enabled": "on", "ip_allowlist": "", "rate_limit": ""}).status_code == 302
+    assert signed.post(PING, {}).status_code == 200
+    assert not ApiRateLimit.objects.filter(app=app).exists()
+    assert "(the default)" in admin.get(f"/apps/{app.app_key}/keys/").content.decode()
