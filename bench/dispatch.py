@@ -55,6 +55,7 @@ from campaigns.models import (  # noqa: E402
 from console.models import ApnsCertificate, App  # noqa: E402
 from tests.fakes.apns import serve_in_process  # noqa: E402
 from tests.fakes.pki import make_pki  # noqa: E402
+from tests.workers import start_worker  # noqa: E402
 
 TOPIC = "com.example.bench"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -139,33 +140,6 @@ def create_data(count: int, pki) -> tuple[App, PushTask]:
     return app, task
 
 
-def start_worker(env: dict, concurrency: int, pool: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "console",
-            "worker",
-            "-Q",
-            "dispatch,default",
-            "-c",
-            str(concurrency),
-            "-P",
-            pool,
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-l",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-
-
 def bare_client_rate(url: str, pki, count: int) -> float:
     """The baseline: bench/apns_baseline.py's bare h2 client, 100 streams on one connection."""
     sys.path.insert(0, os.path.join(ROOT, "bench"))
@@ -218,7 +192,10 @@ def main() -> None:
         env["DATABASE_URL"] = env["DATABASE_URL"].replace(f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@")
     workers: list[subprocess.Popen] = []
     try:
-        workers = [start_worker(env, args.concurrency, args.pool) for _ in range(args.workers)]
+        workers = [
+            start_worker(env, concurrency=args.concurrency, pool=args.pool, start_new_session=True)
+            for _ in range(args.workers)
+        ]
         time.sleep(4)
         cpu_before = sum(group_cpu_seconds(w.pid) for w in workers)
         machine_before, fake_cpu_before = machine_busy_seconds(), process_cpu_seconds(fake_process.pid)

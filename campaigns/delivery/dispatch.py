@@ -408,17 +408,7 @@ def _send_group(gateway: Gateway, app, group: list[OpenDelivery], retry: ChunkRe
         except GatewayError as exc:
             if exc.config_error:
                 logger.warning("app %s: %s credential refused: %s", app.app_key, gateway.code, exc.reason)
-            results = [
-                GatewayResult(
-                    accepted=False,
-                    code=exc.code,
-                    reason=exc.reason or str(exc),
-                    http_status=exc.status,
-                    permanent=exc.permanent,
-                    retry_after=exc.retry_after,
-                    config_error=exc.config_error,
-                )
-            ] * len(batch)
+            results = [GatewayResult.from_error(exc)] * len(batch)
         except Exception as exc:  # a crashing gateway must not lose the chunk: retry it
             logger.exception("gateway %s failed", gateway.code)
             results = [GatewayResult(accepted=False, reason=f"gateway error: {type(exc).__name__}", permanent=False)]

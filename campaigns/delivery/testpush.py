@@ -53,15 +53,7 @@ def test_push_send(
         result = gateway_for(app, channel, package_name=package_name).send(push)
     except GatewayError as exc:
         # Nothing reached the service, or the credential is missing/expired: show exactly that.
-        result = GatewayResult(
-            accepted=False,
-            code=exc.code,
-            reason=exc.reason or str(exc),
-            http_status=exc.status,
-            permanent=exc.permanent,
-            retry_after=exc.retry_after,
-            config_error=exc.config_error,
-        )
+        result = GatewayResult.from_error(exc)
     logger.info("app %s: test push through %s accepted=%s", app.app_key, channel, result.accepted)
     with transaction.atomic():
         audit_record(

@@ -46,6 +46,19 @@ class GatewayResult:
     retry_after: float | None = None
     config_error: bool = False  # the credential is wrong: alert ops
 
+    @classmethod
+    def from_error(cls, error: GatewayError) -> GatewayResult:
+        """The result for a push whose whole call failed with `error`."""
+        return cls(
+            accepted=False,
+            code=error.code,
+            reason=error.reason or str(error),
+            http_status=error.status,
+            permanent=error.permanent,
+            retry_after=error.retry_after,
+            config_error=error.config_error,
+        )
+
 
 class GatewayError(Exception):
     """A failure of the whole call (auth, connection, 5xx). `permanent` says whether to retry."""

@@ -134,6 +134,26 @@ class TokenCache:
             return self.token
 
 
+async def post_with_token(
+    client: HttpClient,
+    tokens: TokenCache,
+    url: str,
+    payload: dict,
+    *,
+    headers: Callable[[str], dict[str, str]],
+    refused: Callable[[dict], bool],
+) -> tuple[httpx.Response, dict]:
+    """POST `payload` as JSON under a bearer token; a refused token (401 or `refused(body)`) is refreshed once."""
+    token = await tokens.get()
+    response = await client.post(url, json=payload, headers=headers(token))
+    body = json_body(response)
+    if response.status_code == 401 or refused(body):
+        token = await tokens.get(refresh_from=token)
+        response = await client.post(url, json=payload, headers=headers(token))
+        body = json_body(response)
+    return response, body
+
+
 class BatchGateway(Gateway):
     """Base of the JSON/form gateways: groups pushes by content, sends groups concurrently."""
 

@@ -16,9 +16,9 @@ from .common import (
     BatchGateway,
     TokenCache,
     http_error,
-    json_body,
     oauth_token,
     per_token,
+    post_with_token,
     ttl_seconds,
     vendor_secret,
 )
@@ -69,18 +69,14 @@ class HonorGateway(BatchGateway):
     async def send_group(self, pushes: list[OutgoingPush]) -> list[GatewayResult]:
         url = f"{settings.HONOR_URL.rstrip('/')}/api/v1/{self.app_id}/sendMessage"
         payload = honor_message(pushes)
-        token = await self.tokens.get()
-        for attempt in range(2):
-            response = await self.client.post(
-                url,
-                json=payload,
-                headers={"authorization": f"Bearer {token}", "timestamp": str(int(time.time() * 1000))},
-            )
-            body = json_body(response)
-            if attempt == 0 and (_code(body) in OAUTH_ERRORS or response.status_code == 401):
-                token = await self.tokens.get(refresh_from=token)
-                continue
-            break
+        response, body = await post_with_token(
+            self.client,
+            self.tokens,
+            url,
+            payload,
+            headers=lambda token: {"authorization": f"Bearer {token}", "timestamp": str(int(time.time() * 1000))},
+            refused=lambda body: _code(body) in OAUTH_ERRORS,
+        )
         error = http_error(response, str(body.get("message", "")))
         if error is not None:
             raise error

@@ -15,9 +15,9 @@ from .common import (
     BatchGateway,
     TokenCache,
     http_error,
-    json_body,
     oauth_token,
     per_token,
+    post_with_token,
     ttl_seconds,
     vendor_secret,
 )
@@ -76,19 +76,18 @@ class HuaweiGateway(BatchGateway):
     async def send_group(self, pushes: list[OutgoingPush]) -> list[GatewayResult]:
         url = f"{settings.HUAWEI_URL.rstrip('/')}/v1/{self.app_id}/messages:send"
         payload = huawei_message(pushes)
-        token = await self.tokens.get()
-        for attempt in range(2):
-            response = await self.client.post(
-                url,
-                json=payload,
-                headers={"authorization": f"Bearer {token}", "content-type": "application/json;charset=UTF-8"},
-            )
-            body = json_body(response)
-            code = str(body.get("code", ""))
-            if attempt == 0 and (code in OAUTH_ERRORS or response.status_code == 401):
-                token = await self.tokens.get(refresh_from=token)
-                continue
-            break
+        response, body = await post_with_token(
+            self.client,
+            self.tokens,
+            url,
+            payload,
+            headers=lambda token: {
+                "authorization": f"Bearer {token}",
+                "content-type": "application/json;charset=UTF-8",
+            },
+            refused=lambda body: str(body.get("code", "")) in OAUTH_ERRORS,
+        )
+        code = str(body.get("code", ""))
         error = http_error(response, f"{code} {body.get('msg', '')}".strip())
         if error is not None:
             error.code = int(code) if code.isdigit() else None

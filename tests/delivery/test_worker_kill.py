@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -19,42 +18,20 @@ from django.utils import timezone
 
 from campaigns.models import FINAL_STATES, Device, Message, MessageState, PushTask, TargetType, TaskStatus
 from console.models import ApnsTokenKey
+from tests import workers
 from tests.fakes.apns import serve_in_process
 from tests.fakes.pki import make_p8_key
 
 from .conftest import make_task
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONCURRENCY = 2
 BATCH = 50
 
 
 def start_worker(env):
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "console",
-            "worker",
-            "-Q",
-            "dispatch,default",
-            "-c",
-            str(CONCURRENCY),
-            "-P",
-            "prefork",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-l",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    # its own process group: the test SIGKILLs the whole worker; stderr is shown when it dies
+    return workers.start_worker(
+        env, concurrency=CONCURRENCY, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
 
 

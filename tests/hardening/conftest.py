@@ -18,6 +18,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.workers import start_worker
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON_BIN = Path(sys.executable).parent
 
@@ -93,17 +95,16 @@ class Fleet:
         log = self.tmp_path / f"{name}.log"
         env = subprocess_env(self.tmp_path / name, production=False, **env_overrides)
         (self.tmp_path / name).mkdir(exist_ok=True)
-        self.procs[hostname] = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "console", "worker",
-                "-Q", ",".join(queues), "-n", hostname, "--pool", "solo",
-                "--without-gossip", "--without-mingle", "-l", "INFO",
-            ],
-            cwd=ROOT,
-            env=env,
+        self.procs[hostname] = start_worker(
+            env,
+            queues=",".join(queues),
+            pool="solo",
+            hostname=hostname,
+            loglevel="INFO",
+            heartbeat=True,
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        )
         self.logs[hostname] = log
         return hostname
 
