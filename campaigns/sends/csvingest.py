@@ -359,7 +359,9 @@ def validate_stream(
             outcome.failure = _("The file is empty.")
             return outcome
         format_errors.seek(0)
-        from_file = ((int(n), reason.rstrip("\n"), False) for n, _tab, reason in (ln.partition("\t") for ln in format_errors))
+        from_file = (
+            (int(n), reason.rstrip("\n"), False) for n, _tab, reason in (ln.partition("\t") for ln in format_errors)
+        )
         report = tempfile.TemporaryFile("w+b")
         duplicates = 0
         for line_no, reason, is_duplicate in heapq.merge(from_file, _duplicate_errors(upload), key=lambda e: e[0]):
