@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from templates_app import views as template_views
+
 from . import views
 from .ops import views as ops_views
 
@@ -12,6 +14,8 @@ urlpatterns = [
     path("readyz", ops_views.readyz, name="readyz"),
     path("metrics", ops_views.metrics, name="metrics"),
     path("api/v1/", include("console.api_urls")),
+    # Uploaded template images, fetched by push gateways and phones without a login (signed URLs).
+    path("images/<str:token>", template_views.public_image, name="template-public-image"),
     path("apps/<str:app_key>/templates/", include("templates_app.urls")),
     path("apps/<str:app_key>/", include("campaigns.urls")),
     path("django-admin/", admin.site.urls),

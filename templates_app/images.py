@@ -10,9 +10,12 @@ import io
 import warnings
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, UnidentifiedImageError
 
@@ -110,3 +113,15 @@ def check_image(upload, *, kind: str, profile: str = ImageProfile.DEFAULT) -> Ch
         raise ValidationError(errors)
     extension, content_type = ALLOWED_FORMATS[fmt]
     return CheckedImage(data=data, extension=extension, content_type=content_type, width=width, height=height)
+
+
+PUBLIC_IMAGE_SALT = "pushdeck.template-image"
+
+
+def public_image_url(version, kind: str) -> str:
+    """The absolute URL push gateways and phones fetch an uploaded icon or large image from
+    (SITE_URL + a signed token of the version and kind); "" when the version has no such file."""
+    if not getattr(version, kind):
+        return ""
+    token = signing.dumps([version.pk, kind], salt=PUBLIC_IMAGE_SALT)
+    return settings.SITE_URL.rstrip("/") + reverse("template-public-image", kwargs={"token": token})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core import signing
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -16,7 +17,7 @@ from console.permissions import app_permission
 
 from . import selectors, services
 from .forms import PREVIEW_CSV_MAX_BYTES, PreviewForm, TemplateForm, TemplateSearchForm
-from .images import ALLOWED_FORMATS
+from .images import ALLOWED_FORMATS, PUBLIC_IMAGE_SALT
 from .models import Template, TemplateVersion
 from .preview import template_preview
 
@@ -179,6 +180,25 @@ def _serve(app: App, template_id: int, version_id: int, kind: str) -> FileRespon
         .select_related("template")
         .first()
     )
+    return _image_response(version, kind)
+
+
+@require_GET
+def public_image(request: HttpRequest, token: str) -> HttpResponse:
+    """An uploaded icon or large image for push gateways and phones, which fetch it without a
+    login: the signed token names one version's file (versions never change), nothing else."""
+    try:
+        version_id, kind = signing.loads(token, salt=PUBLIC_IMAGE_SALT)
+    except (signing.BadSignature, ValueError, TypeError):
+        raise Http404 from None
+    if kind not in ("icon", "image"):
+        raise Http404
+    response = _image_response(TemplateVersion.objects.filter(pk=version_id).first(), kind)
+    response["Cache-Control"] = "public, max-age=604800, immutable"
+    return response
+
+
+def _image_response(version: TemplateVersion | None, kind: str) -> FileResponse:
     stored = getattr(version, kind) if version else None
     extension = stored.name.rsplit(".", 1)[-1].lower() if stored else ""
     if not stored or extension not in IMAGE_TYPES:

@@ -31,6 +31,7 @@ from campaigns.models import (
 )
 from console.audit import audit_record
 from console.models import App
+from templates_app.images import public_image_url
 from templates_app.models import TemplateVersion
 from templates_app.rendering import render_message
 
@@ -91,8 +92,9 @@ class SendSpec:
         self.display_type = "silent" if self.display_type == "silent" else v.display_type
         self.display_style, self.click_action = v.display_style, v.click_action
         self.activity = v.activity
-        self.icon_url = self.icon_url or v.icon_url
-        self.image_url = self.image_url or v.image_url
+        # An uploaded file is sent as its public signed URL (gateways and phones fetch it).
+        self.icon_url = self.icon_url or v.icon_url or public_image_url(v, "icon")
+        self.image_url = self.image_url or v.image_url or public_image_url(v, "image")
 
     def payload(self, *, url: str, extras: dict | None = None) -> dict:
         return {

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlparse
 
 import pytest
+from django.core import signing
 from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import PushTask, TaskStatus
+from campaigns.sends.services import SendSpec
 from console.models import AuditEntry
+from templates_app.images import PUBLIC_IMAGE_SALT
 from templates_app.models import Template, TemplateVersion
 from tests.templates_app.helpers import image_bytes, make_template, pixel_bomb_png, upload
 
@@ -291,3 +295,33 @@ def test_an_uploaded_image_can_be_removed_or_replaced_by_a_url_in_a_new_version(
     assert c.get(_url("version-icon", app, template.pk, v1.pk)).status_code == 200
     assert c.get(_url("version-icon", app, template.pk, v2.pk)).status_code == 404
     assert 'name="remove_icon"' not in c.get(_url("template-edit", app, template.pk)).content.decode()
+
+
+def test_uploaded_images_are_sent_as_public_signed_urls(app, marketer, client, settings):
+    settings.SITE_URL = "https://push.example.com/"
+    version = make_template(app, actor=marketer, with_images=True).current_version
+    spec = SendSpec(push_type="TEMPLATE", target_type="user", template_version=version)
+    spec.content_from_template()
+    assert spec.icon_url.startswith("https://push.example.com/images/")
+    assert spec.payload(url="")["image_url"].startswith("https://push.example.com/images/")
+    icon = client.get(urlparse(spec.icon_url).path)  # no login: gateways and phones fetch it
+    assert icon.status_code == 200 and icon["Content-Type"] == "image/png"
+    assert b"".join(icon.streaming_content) == image_bytes(140, 140)
+    assert "immutable" in icon["Cache-Control"] and icon["X-Content-Type-Options"] == "nosniff"
+    image = client.get(urlparse(spec.image_url).path)
+    assert image.status_code == 200 and b"".join(image.streaming_content) == image_bytes(876, 324)
+
+    path = urlparse(spec.icon_url).path
+    assert client.get(path[:-3] + "AAA").status_code == 404  # tampered signature
+    assert client.get(f"/images/{signing.dumps([version.pk, 'icon'], salt='elsewhere')}").status_code == 404
+    assert client.get(f"/images/{signing.dumps([version.pk, 'body'], salt=PUBLIC_IMAGE_SALT)}").status_code == 404
+
+    plain = make_template(app, name="plain", actor=marketer).current_version
+    spec = SendSpec(push_type="TEMPLATE", target_type="user", template_version=plain)
+    spec.content_from_template()
+    assert spec.icon_url == "" and spec.image_url == ""
+    spec = SendSpec(
+        push_type="TEMPLATE", target_type="user", template_version=version, icon_url="https://cdn.example.com/i.png"
+    )
+    spec.content_from_template()
+    assert spec.icon_url == "https://cdn.example.com/i.png"  # a URL given with the send wins
