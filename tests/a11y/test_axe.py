@@ -94,3 +94,55 @@ def test_chinese_pages_pass_axe_and_declare_their_language(browser, live_server,
             problems[path] = found
     context.close()
     assert not problems, problems
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_error_states_pass_axe(browser, live_server, app, superuser, password):
+    """Forms sent back with their errors, and a checked file with bad lines, audited like first states."""
+    from campaigns.models import SendUpload
+
+    partial = SendUpload.objects.create(
+        app=app,
+        kind="csv",
+        original_name="bad.csv",
+        size=10,
+        bytes_done=10,
+        status="partial",
+        line_count=3,
+        good_count=2,
+        bad_count=1,
+        errors=[{"line": 2, "reason": "customerMsgId is missing"}],
+        preview=[{"line": 1, "target_id": "d1", "customer_msg_id": "c1", "title": "t", "body": "b", "url": ""}],
+    )
+    context = browser.new_context(base_url=live_server.url, bypass_csp=True)
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(superuser.username)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state("networkidle")
+    problems = {"login with a wrong password": audit(page)}
+    page.get_by_label("Username").fill(superuser.username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state("networkidle")
+    base = f"/apps/{app.app_key}"
+    for path, button in (
+        ("/send/simple/", "Preview"),
+        ("/send/template/", "Preview"),
+        ("/send/broadcast/", "Preview"),
+        ("/send/multiple/", "Upload and check"),
+        ("/templates/new/", "Create template"),
+    ):
+        page.goto(base + path)
+        page.get_by_role("button", name=button, exact=True).click()
+        page.wait_for_load_state("networkidle")
+        assert page.locator(".errorlist, [aria-invalid=true], .errors").count(), path  # the error state is shown
+        problems[path] = audit(page)
+    page.goto(f"{base}/send/multiple/{partial.pk}/")
+    page.get_by_test_id("bad-lines").wait_for()
+    problems["file with bad lines"] = audit(page)
+    context.close()
+    problems = {k: v for k, v in problems.items() if v}
+    assert not problems, problems
