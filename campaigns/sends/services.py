@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone, translation
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop
 
 from campaigns.audience import audience_size
 from campaigns.codes import ApiCode, PushError
@@ -271,6 +271,20 @@ def task_for_idempotency(app: App, key: str | None) -> PushTask | None:
     return PushTask.objects.filter(app=app, idempotency_key=key).first()
 
 
+# Names of sends made without one, with the local time (the console's in the marketer's language).
+_DEFAULT_NAMES = {
+    "send": (gettext_noop("Console %(time)s"), "API %(time)s"),
+    "test": (gettext_noop("Test %(time)s"), "Test %(time)s"),
+    "continuous": (gettext_noop("Continuous %(time)s"), "Continuous %(time)s"),
+}
+
+
+def default_task_name(now: datetime | None = None, *, source: str, kind: str = "send") -> str:
+    console_name, api_name = _DEFAULT_NAMES[kind]
+    name = gettext(console_name) if source == "console" else api_name
+    return name % {"time": f"{timezone.localtime(now or timezone.now()):%Y%m%d%H%M%S}"}
+
+
 def send_submit(
     *,
     app: App,
@@ -299,7 +313,7 @@ def send_submit(
         with transaction.atomic():
             task = PushTask.objects.create(
                 app=app,
-                name=spec.name or f"Console {timezone.localtime(now):%Y%m%d%H%M%S}",
+                name=spec.name or default_task_name(now, source=source),
                 push_type=spec.push_type,
                 source=source,
                 created_by=actor,
@@ -476,7 +490,7 @@ def send_test(*, app: App, spec: SendSpec, actor, request=None) -> PushTask:
     spec.target_type = TargetType.DEVICE
     spec.scheduled_at = None
     spec.targets = [(device_id, rules.new_customer_msg_id()) for device_id, _ in devices]
-    spec.name = f"Test {timezone.localtime():%Y%m%d%H%M%S}"
+    spec.name = default_task_name(source="console", kind="test")
     spec.platform = ""
     messages = send_validate(app=app, spec=spec)
     with transaction.atomic():
@@ -644,7 +658,7 @@ def upload_confirm(
         now = timezone.now()
         task = PushTask.objects.create(
             app=app,
-            name=p.get("name") or f"Console {timezone.localtime(now):%Y%m%d%H%M%S}",
+            name=p.get("name") or default_task_name(now, source="console"),
             push_type=PushType.MULTIPLE,
             source="console",
             created_by=actor,
@@ -766,7 +780,7 @@ def continuous_create(
     with transaction.atomic():
         task = PushTask.objects.create(
             app=app,
-            name=spec.name or f"Continuous {timezone.localtime():%Y%m%d%H%M%S}",
+            name=spec.name or default_task_name(source="api" if api_caller else "console", kind="continuous"),
             push_type=PushType.CONTINUOUS,
             source="api" if api_caller else "console",
             created_by=actor,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -84,6 +85,18 @@ def test_simple_submit_creates_task_and_double_submit_returns_the_same(app, mark
     second = c.post(url(app, "send-simple"), simple_data(targets="dev-1\ndev-2"))
     assert second["Location"] == first["Location"] and PushTask.objects.count() == 1
     assert AuditEntry.objects.filter(action="send.submit", actor=marketer).count() == 1
+
+
+def test_a_send_without_a_name_is_named_in_the_marketers_language_and_zone(app, marketer, client_for):
+    UserProfile.objects.update_or_create(user=marketer, defaults={"language": "zh-hans", "timezone": "Asia/Shanghai"})
+    before = timezone.now()
+    client_for(marketer).post(url(app, "send-simple"), simple_data(targets="dev-1"))
+    after = timezone.now()
+    name = PushTask.objects.get().name
+    assert name.startswith("控制台 ")
+    stamp = datetime.strptime(name.split(" ")[1], "%Y%m%d%H%M%S").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert before - timedelta(seconds=1) <= stamp <= after  # the marketer's local time
+    assert services.default_task_name(before, source="api").startswith("API ")
 
 
 @pytest.mark.parametrize(
