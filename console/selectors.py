@@ -27,6 +27,11 @@ def credential_warnings(*, app: App, now: datetime | None = None) -> list[dict]:
     return warnings
 
 
+def given_lookups(**lookups: object) -> dict[str, object]:
+    """The lookups that have a value (neither None nor ""), to pass to filter() or Q()."""
+    return {lookup: value for lookup, value in lookups.items() if value is not None and value != ""}
+
+
 def audit_list(
     *,
     app: App | None = None,
@@ -35,15 +40,9 @@ def audit_list(
     date_from: datetime | None = None,
     date_to: datetime | None = None,
 ) -> QuerySet[AuditEntry]:
-    qs = AuditEntry.objects.all()
-    if app is not None:
-        qs = qs.filter(app=app)
-    if actor:
-        qs = qs.filter(actor_label__icontains=actor)
-    if action:
-        qs = qs.filter(action__startswith=action)
-    if date_from:
-        qs = qs.filter(at__gte=date_from)
-    if date_to:
-        qs = qs.filter(at__lt=date_to)
+    qs = AuditEntry.objects.filter(
+        **given_lookups(
+            app=app, actor_label__icontains=actor, action__startswith=action, at__gte=date_from, at__lt=date_to
+        )
+    )
     return qs.order_by("-at", "-id")

@@ -34,6 +34,7 @@ from campaigns.models import (
 )
 from campaigns.rollups import FIGURES
 from console.models import App
+from console.selectors import given_lookups
 
 PAGE_SIZE = 50
 LIST_DAYS = 30
@@ -115,19 +116,16 @@ def message_queryset(
         qs = qs.filter(push_type=push_type if push_type in allowed else "-")
     else:
         qs = qs.filter(push_type__in=SEARCH_LIST_TYPES if searching else DEFAULT_LIST_TYPES)
-    if target_id:
-        qs = qs.filter(target_id=target_id)
-    if customer_msg_id:
-        qs = qs.filter(customer_msg_id=customer_msg_id)
-    if state:
-        qs = qs.filter(state=state)
-    if channel:
-        qs = qs.filter(channel=channel)
-    if day_start:
-        qs = qs.filter(created_at__gte=day_start)
-    if day_end:
-        qs = qs.filter(created_at__lt=day_end)
-    return qs
+    return qs.filter(
+        **given_lookups(
+            target_id=target_id,
+            customer_msg_id=customer_msg_id,
+            state=state,
+            channel=channel,
+            created_at__gte=day_start,
+            created_at__lt=day_end,
+        )
+    )
 
 
 def message_list(*, app: App, cursor: str = "", size: int = PAGE_SIZE, **filters) -> Page:
@@ -188,16 +186,11 @@ def task_queryset(
     started_to: datetime | None = None,
     push_types: tuple[str, ...] = TASK_LIST_TYPES,
 ) -> QuerySet[PushTask]:
-    qs = PushTask.objects.filter(app=app, push_type__in=push_types)
-    if task_id is not None:
-        qs = qs.filter(pk=task_id)
-    if name:
-        qs = qs.filter(name__icontains=name)
-    if started_from:
-        qs = qs.filter(created_at__gte=started_from)
-    if started_to:
-        qs = qs.filter(created_at__lt=started_to)
-    return qs
+    return PushTask.objects.filter(
+        app=app,
+        push_type__in=push_types,
+        **given_lookups(pk=task_id, name__icontains=name, created_at__gte=started_from, created_at__lt=started_to),
+    )
 
 
 def task_list(*, app: App, cursor: str = "", size: int = PAGE_SIZE, **filters) -> Page:
@@ -328,17 +321,11 @@ def receipt_list(
     device_id: str = "",
     message_id: int | None = None,
 ) -> Page:
-    qs = ReceiptEvent.objects.filter(app=app).select_related("device", "message")
-    if at_from:
-        qs = qs.filter(at__gte=at_from)
-    if at_to:
-        qs = qs.filter(at__lt=at_to)
-    if event:
-        qs = qs.filter(event=event)
+    qs = ReceiptEvent.objects.filter(
+        app=app, **given_lookups(at__gte=at_from, at__lt=at_to, event=event, message_id=message_id)
+    ).select_related("device", "message")
     if device_id:
         qs = qs.filter(device__device_id=device_id, device__app=app)
-    if message_id is not None:
-        qs = qs.filter(message_id=message_id)
     return _keyset_page(qs, cursor=cursor, column="at", size=size)
 
 
@@ -380,16 +367,7 @@ def rate(part: int, whole: int) -> float | None:
 
 
 def _rollup_filter(*, app: App, platform: str, app_version: str, channel: str, push_type: str) -> Q:
-    q = Q(app=app)
-    if platform:
-        q &= Q(platform=platform)
-    if app_version:
-        q &= Q(app_version=app_version)
-    if channel:
-        q &= Q(channel=channel)
-    if push_type:
-        q &= Q(push_type=push_type)
-    return q
+    return Q(app=app, **given_lookups(platform=platform, app_version=app_version, channel=channel, push_type=push_type))
 
 
 def usage_series(
