@@ -142,25 +142,24 @@ def sms_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
     """
     from datetime import timedelta
 
-    from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
+    from django.db.models import Q
+
+    from console.models import App
 
     now = now or timezone.now()
     horizon = now - timedelta(days=4)
+    # One condition per app with the fallback on (its own delay): portable, and each is an index range.
+    apps = list(App.objects.filter(sms_fallback_enabled=True).values_list("pk", "sms_fallback_delay"))
+    if not apps:
+        return []
+    due = Q()
+    for app_id, delay in apps:
+        due |= Q(message__app_id=app_id, created_at__lte=now - timedelta(seconds=delay))
     qs = (
-        Delivery.objects.filter(
-            message__app__sms_fallback_enabled=True,
-            created_at__gte=horizon,
-            sms__isnull=True,
-        )
+        Delivery.objects.filter(due, created_at__gte=horizon, sms__isnull=True)
         .exclude(device__phone_number="")
-        .exclude(message__payload__contains={"display_type": "silent"})
+        # Key lookups (SQLite has no JSON contains); has_key keeps payloads without the key in.
+        .exclude(message__payload__has_key="display_type", message__payload__display_type="silent")
         .filter(Q(message__app__sms_fallback_on="click", clicked_at__isnull=True) | Q(arrived_at__isnull=True))
-        .annotate(
-            due_at=ExpressionWrapper(
-                F("created_at") + F("message__app__sms_fallback_delay") * Value(timedelta(seconds=1)),
-                output_field=DateTimeField(),
-            )
-        )
-        .filter(due_at__lte=now)
     )
     return list(qs.order_by("pk").values_list("pk", flat=True)[:limit])

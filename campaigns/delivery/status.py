@@ -82,7 +82,8 @@ def _copy_insert(model, fields: Sequence[str], rows: Iterable[tuple]) -> None:
         return
     meta = model._meta
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(model(**dict(zip(fields, row, strict=True))) for row in rows)
+        names = [meta.get_field(f).attname for f in fields]  # message -> message_id: the rows hold ids
+        model.objects.bulk_create(model(**dict(zip(names, row, strict=True))) for row in rows)
         return
     columns = ", ".join(f'"{meta.get_field(f).column}"' for f in fields)
     with connection.cursor() as cursor:
@@ -160,7 +161,19 @@ class _Recorded:
 
 
 def _set_recorded(rows: list[_Recorded], now: datetime) -> None:
-    """One UPDATE from arrays for the recorded deliveries."""
+    """One UPDATE from arrays for the recorded deliveries (elsewhere than PostgreSQL: one per row)."""
+    if connection.vendor != "postgresql":
+        for r in rows:
+            Delivery.objects.filter(pk=r.pk).update(
+                state=r.state,
+                status=r.status,
+                gateway_code=r.gateway_code,
+                gateway_reason=r.gateway_reason,
+                updated_at=now,
+                accepted_at=r.accepted_at,
+                arrived_at=r.arrived_at,
+            )
+        return
     table = Delivery._meta.db_table
     sql = (
         f'UPDATE "{table}" AS t SET state = v.state, status = v.status, gateway_code = v.code, '

@@ -121,3 +121,15 @@ def test_beat_sweep_finds_only_due_unarrived_deliveries(fallback_app):
     assert sms_due(now=later) == [due.pk]
     sms_fallback_send(delivery_id=due.pk, now=later)
     assert sms_due(now=later) == []
+
+
+def test_a_silent_message_never_falls_back_to_sms(fallback_app):
+    from campaigns.delivery.sms import sms_due
+    from campaigns.models import Message
+
+    due = one_delivery(fallback_app, "s1")
+    later = due.created_at + timedelta(seconds=601)
+    Message.objects.filter(pk=due.message_id).update(payload={"display_type": "silent"})
+    assert sms_due(now=later) == []
+    Message.objects.filter(pk=due.message_id).update(payload={"display_type": "notification"})
+    assert sms_due(now=later) == [due.pk]
