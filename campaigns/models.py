@@ -371,6 +371,22 @@ class UsageRollup(models.Model):
         ]
 
 
+class UploadStatus(models.TextChoices):
+    """A checked file: uploaded -> validating -> valid | partial | invalid; valid or partial -> used | expired."""
+
+    UPLOADED = "uploaded", _("Uploaded")
+    VALIDATING = "validating", _("Checking")
+    VALID = "valid", _("Valid")
+    PARTIAL = "partial", _("Has bad lines")  # its good lines may be sent without them
+    INVALID = "invalid", _("Invalid")
+    USED = "used", _("Sent")
+    EXPIRED = "expired", _("Expired")
+
+
+UPLOAD_WORKING = (UploadStatus.UPLOADED, UploadStatus.VALIDATING)
+UPLOAD_SENDABLE = (UploadStatus.VALID, UploadStatus.PARTIAL)
+
+
 class SendUpload(models.Model):
     """An uploaded CSV (multiple push) or .txt target file, validated while streamed."""
 
@@ -389,8 +405,7 @@ class SendUpload(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
-    # Validation runs in the background: uploaded -> validating -> valid | invalid -> used.
-    status = models.CharField(max_length=12, default="uploaded")
+    status = models.CharField(max_length=12, choices=UploadStatus.choices, default=UploadStatus.UPLOADED)
     bytes_done = models.PositiveBigIntegerField(default=0)
     template_version = models.ForeignKey(
         TemplateVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

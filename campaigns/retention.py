@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Delivery, Message, SendUpload, SendUploadRow
+from .models import UPLOAD_SENDABLE, Delivery, Message, SendUpload, SendUploadRow, UploadStatus
 
 logger = logging.getLogger(__name__)
 
@@ -77,11 +77,11 @@ def uploads_expire(*, now: datetime | None = None) -> int:
     """Checked files not sent within UPLOAD_KEEP: marked expired (first, so a confirmation racing
     with this is refused) and their staged lines deleted. Returns how many files."""
     now = now or timezone.now()
-    stale = SendUpload.objects.filter(status__in=["valid", "partial"], created_at__lt=now - UPLOAD_KEEP)
+    stale = SendUpload.objects.filter(status__in=UPLOAD_SENDABLE, created_at__lt=now - UPLOAD_KEEP)
     expired = 0
     for pk in stale.values_list("pk", flat=True):
         with transaction.atomic():
-            if SendUpload.objects.filter(pk=pk, status__in=["valid", "partial"]).update(status="expired"):
+            if SendUpload.objects.filter(pk=pk, status__in=UPLOAD_SENDABLE).update(status=UploadStatus.EXPIRED):
                 SendUploadRow.objects.filter(upload_id=pk).delete()
                 expired += 1
     if expired:

@@ -60,6 +60,12 @@ class UserProfile(models.Model):
         return f"profile of {self.user}"
 
 
+def language_of(user) -> str:
+    """The language a user reads mail and work done for them in: their profile's, else the default."""
+    profile = getattr(user, "profile", None) if user is not None else None
+    return (profile.language if profile is not None else "") or settings.LANGUAGE_CODE
+
+
 class App(models.Model):
     name = models.CharField(_("name"), max_length=100)
     app_key = models.CharField(_("AppKey"), max_length=32, unique=True, default=new_app_key, editable=False)

@@ -161,18 +161,11 @@ class _Recorded:
 
 
 def _set_recorded(rows: list[_Recorded], now: datetime) -> None:
-    """One UPDATE from arrays for the recorded deliveries (elsewhere than PostgreSQL: one per row)."""
+    """One UPDATE from arrays for the recorded deliveries (elsewhere than PostgreSQL: bulk_update)."""
     if connection.vendor != "postgresql":
-        for r in rows:
-            Delivery.objects.filter(pk=r.pk).update(
-                state=r.state,
-                status=r.status,
-                gateway_code=r.gateway_code,
-                gateway_reason=r.gateway_reason,
-                updated_at=now,
-                accepted_at=r.accepted_at,
-                arrived_at=r.arrived_at,
-            )
+        fields = ["state", "status", "gateway_code", "gateway_reason", "accepted_at", "arrived_at"]
+        objs = [Delivery(pk=r.pk, updated_at=now, **{f: getattr(r, f) for f in fields}) for r in rows]
+        Delivery.objects.bulk_update(objs, [*fields, "updated_at"])
         return
     table = Delivery._meta.db_table
     sql = (

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from celery import current_app
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone, translation
@@ -20,6 +19,8 @@ from django.utils.translation import gettext, gettext_noop
 from campaigns.audience import audience_size
 from campaigns.codes import ApiCode, PushError
 from campaigns.models import (
+    UPLOAD_SENDABLE,
+    UPLOAD_WORKING,
     Device,
     Message,
     Platform,
@@ -28,9 +29,10 @@ from campaigns.models import (
     SendUpload,
     TargetType,
     TaskStatus,
+    UploadStatus,
 )
 from console.audit import audit_record
-from console.models import App
+from console.models import App, language_of
 from templates_app.images import public_image_url
 from templates_app.models import TemplateVersion
 from templates_app.rendering import render_message
@@ -562,7 +564,7 @@ def upload_create(*, app: App, file, spec: SendSpec, actor, request=None) -> Sen
             size=file.size,
             created_by=actor,
             template_version=spec.template_version,
-            status="uploaded",
+            status=UploadStatus.UPLOADED,
             params={
                 "name": spec.name,
                 "target_type": spec.target_type,
@@ -595,9 +597,9 @@ def upload_create(*, app: App, file, spec: SendSpec, actor, request=None) -> Sen
 def upload_validate(*, upload_id: int) -> SendUpload:
     """Stream the file through the line checks and stage the good rows (the ingest worker calls this)."""
     upload = SendUpload.objects.select_related("template_version", "created_by__profile").get(pk=upload_id)
-    if upload.status not in ("uploaded", "validating"):
+    if upload.status not in UPLOAD_WORKING:
         return upload
-    SendUpload.objects.filter(pk=upload.pk).update(status="validating", bytes_done=0)
+    SendUpload.objects.filter(pk=upload.pk).update(status=UploadStatus.VALIDATING, bytes_done=0)
     csvingest.SendUploadRow.objects.filter(upload=upload).delete()
     template = csvingest.Template.of(upload.template_version, upload.params.get("platform", ""))
 
@@ -605,14 +607,12 @@ def upload_validate(*, upload_id: int) -> SendUpload:
         SendUpload.objects.filter(pk=upload.pk).update(bytes_done=done, line_count=lines)
 
     # The reasons for bad lines (page and report) are written in the uploader's language.
-    profile = getattr(upload.created_by, "profile", None) if upload.created_by else None
-    language = (profile.language if profile is not None else "") or settings.LANGUAGE_CODE
-    with upload.file.open("rb") as stream, translation.override(language):
+    with upload.file.open("rb") as stream, translation.override(language_of(upload.created_by)):
         outcome = csvingest.validate_stream(stream, upload=upload, template=template, progress=progress)
     if outcome.failure or not outcome.good:
-        upload.status = "invalid"
+        upload.status = UploadStatus.INVALID
     else:
-        upload.status = "partial" if outcome.bad else "valid"  # partial: sendable without its bad lines
+        upload.status = UploadStatus.PARTIAL if outcome.bad else UploadStatus.VALID
     upload.bytes_done = upload.size
     upload.line_count = outcome.lines
     upload.good_count = outcome.good
@@ -642,13 +642,13 @@ def upload_confirm(
         return existing, False
     with transaction.atomic():
         upload = SendUpload.objects.select_for_update().filter(app=app, pk=upload_id, kind="csv").first()
-        if upload is not None and upload.status == "partial" and not skip_bad:
+        if upload is not None and upload.status == UploadStatus.PARTIAL and not skip_bad:
             raise PushError(
                 ApiCode.NEED_FILE,
                 f"this file has {upload.bad_count} bad lines: fix it, or confirm sending its "
                 f"{upload.good_count} good lines without them",
             )
-        if upload is None or upload.status not in ("valid", "partial"):
+        if upload is None or upload.status not in UPLOAD_SENDABLE:
             raise PushError(ApiCode.NEED_FILE, "this file was not validated or was already sent")
         p = upload.params
         scheduled_at = datetime.fromisoformat(p["scheduled_at"]) if p.get("scheduled_at") else None
@@ -670,7 +670,7 @@ def upload_confirm(
             total_rows=upload.good_count,
             target_count=upload.good_count,
         )
-        upload.status = "used"
+        upload.status = UploadStatus.USED
         upload.save(update_fields=["status"])
         audit_record(
             action="send.submit",

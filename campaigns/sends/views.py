@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from campaigns.codes import PushError
 from campaigns.gateways.base import OutgoingPush
-from campaigns.models import PushTask, PushType, SendUpload, TaskStatus
+from campaigns.models import UPLOAD_WORKING, PushTask, PushType, SendUpload, TaskStatus
 from campaigns.payloads import preview as payload_preview
 from console.models import App, Perm
 from console.permissions import app_permission
@@ -196,14 +196,14 @@ def _upload_for(app: App, upload_id: int) -> SendUpload:
 def send_upload(request: HttpRequest, app: App, upload_id: int) -> HttpResponse:
     upload = _upload_for(app, upload_id)
     percent = int(100 * upload.bytes_done / upload.size) if upload.size else 100
-    if upload.status not in ("uploaded", "validating"):
+    if upload.status not in UPLOAD_WORKING:
         percent = 100
     context = {
         "app": app,
         "upload": upload,
         "percent": percent,
         "token": uuid.uuid4().hex,
-        "working": upload.status in ("uploaded", "validating"),
+        "working": upload.status in UPLOAD_WORKING,
     }
     if request.htmx:
         return render(request, "campaigns/sends/_upload_progress.html", context)

@@ -27,6 +27,7 @@ from ..models import (
     Membership,
     Role,
     VendorChannel,
+    language_of,
 )
 from ..services import receipt_keypair_generate
 from .parsing import CredentialError, ParsedCertificate, ParsedPublicKey, ParsedServiceAccount
@@ -323,36 +324,28 @@ def vendor_channel_delete(*, channel: VendorChannel, actor, request: HttpRequest
     )
 
 
-class _Keep:
-    """Marker for a setting the caller leaves as it is."""
-
-
-KEEP = _Keep()
-
-
 @transaction.atomic
 def api_settings_save(
     *,
     app: App,
     enabled: bool,
     public_key: ParsedPublicKey | None,
+    ip_allowlist: str,
+    rate_limit: int | None,
     actor,
-    ip_allowlist: str | None = None,
-    rate_limit: int | None | _Keep = KEEP,
     request: HttpRequest | None = None,
 ) -> KeyConfig:
     """The Push API switch (off: every server API call answers 3032), the customer's public key,
-    the source addresses allowed to call and the app's own calls-per-minute limit (None: the default).
-    `ip_allowlist` None and `rate_limit` KEEP leave those as they are."""
+    the source addresses allowed to call and the app's own calls-per-minute limit (None: the default)."""
+    from ..security.api import allowlist_entries, own_limit
     from ..security.models import ApiRateLimit
 
     config, _created = KeyConfig.objects.select_for_update().get_or_create(app=app)
-    limit = ApiRateLimit.objects.filter(app=app).values_list("per_minute", flat=True).first()
     before = {
         "enabled": config.api_enabled,
         "fingerprint": config.customer_key_fingerprint or None,
         "ip_allowlist": config.ip_allowlist,
-        "rate_limit": limit,
+        "rate_limit": own_limit(app),
     }
     if public_key is not None:
         config.customer_public_key = public_key.pem
@@ -360,18 +353,13 @@ def api_settings_save(
     if enabled and not config.customer_public_key:
         raise CredentialError("missing", _("Paste the RSA public key before switching the Push API on."))
     config.api_enabled = enabled
-    if ip_allowlist is not None:
-        config.ip_allowlist = "\n".join(
-            line.strip() for line in ip_allowlist.replace(",", "\n").splitlines() if line.strip()
-        )
+    config.ip_allowlist = "\n".join(allowlist_entries(ip_allowlist))
     config.updated_at = timezone.now()
     config.save()
-    if rate_limit is not KEEP:
-        if rate_limit is None:
-            ApiRateLimit.objects.filter(app=app).delete()
-        else:
-            ApiRateLimit.objects.update_or_create(app=app, defaults={"per_minute": rate_limit})
-        limit = rate_limit
+    if rate_limit is None:
+        ApiRateLimit.objects.filter(app=app).delete()
+    else:
+        ApiRateLimit.objects.update_or_create(app=app, defaults={"per_minute": rate_limit})
     audit_record(
         action="keys.api_save",
         actor=actor,
@@ -384,7 +372,7 @@ def api_settings_save(
                 "enabled": enabled,
                 "fingerprint": config.customer_key_fingerprint,
                 "ip_allowlist": config.ip_allowlist,
-                "rate_limit": limit,
+                "rate_limit": rate_limit,
             },
         },
     )
@@ -517,9 +505,7 @@ def _mail_expiry(*, alert_id: int) -> None:
     by_language: dict[str, set[str]] = {}
     for m in Membership.objects.filter(app=app, role=Role.CHANNEL_ADMIN).select_related("user__profile"):
         if m.user.email and m.user.is_active:
-            profile = getattr(m.user, "profile", None)
-            language = (profile.language if profile is not None else "") or settings.LANGUAGE_CODE
-            by_language.setdefault(language, set()).add(m.user.email)
+            by_language.setdefault(language_of(m.user), set()).add(m.user.email)
     if not by_language:
         return
     for language, emails in sorted(by_language.items()):

@@ -27,7 +27,7 @@ from ..models import (
     VendorChannel,
 )
 from ..permissions import app_permission
-from ..security.models import ApiRateLimit
+from ..security.api import own_limit
 from . import services
 from .forms import (
     VENDOR_FIELDS,
@@ -275,7 +275,7 @@ def vendor_delete(request: HttpRequest, app: App, package_id: int, vendor: str) 
 def _keys_page(request: HttpRequest, app: App, status: int = 200, **forms) -> HttpResponse:
     config, _created = KeyConfig.objects.get_or_create(app=app)
     can_configure = Perm.CONFIGURE in request.app_perms
-    rate_limit = ApiRateLimit.objects.filter(app=app).values_list("per_minute", flat=True).first()
+    rate_limit = own_limit(app)
     context = {
         "app": app,
         "can_configure": can_configure,

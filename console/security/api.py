@@ -38,22 +38,19 @@ class AddressRefused(PushError):
         self.http_status = 403
 
 
+def allowlist_entries(text: str) -> list[str]:
+    """The entries of an allowlist: comma- or newline-separated, blanks dropped."""
+    return [part.strip() for part in text.replace(",", "\n").splitlines() if part.strip()]
+
+
 def parse_networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """Comma- or newline-separated addresses/CIDRs; raises ValueError on a bad entry."""
-    networks = []
-    for part in text.replace(",", "\n").splitlines():
-        part = part.strip()
-        if part:
-            networks.append(ipaddress.ip_network(part, strict=False))
-    return networks
+    return [ipaddress.ip_network(part, strict=False) for part in allowlist_entries(text)]
 
 
 def validate_allowlist(text: str) -> None:
     """Form validator for KeyConfig.ip_allowlist: every entry must be an address or CIDR."""
-    for part in text.replace(",", "\n").splitlines():
-        part = part.strip()
-        if not part:
-            continue
+    for part in allowlist_entries(text):
         try:
             ipaddress.ip_network(part, strict=False)
         except ValueError:
@@ -81,8 +78,13 @@ def check_source(request: HttpRequest, allowlist: str) -> None:
         raise AddressRefused(address)
 
 
+def own_limit(app: App) -> int | None:
+    """The app's own calls-per-minute limit (0: unlimited), or None for the default."""
+    return ApiRateLimit.objects.filter(app=app).values_list("per_minute", flat=True).first()
+
+
 def limit_for(app: App) -> int:
-    own = ApiRateLimit.objects.filter(app=app).values_list("per_minute", flat=True).first()
+    own = own_limit(app)
     return own if own is not None else settings.PUSHDECK_API_RATE_LIMIT_PER_MINUTE
 
 
