@@ -194,6 +194,8 @@ class PushTask(models.Model):
         ]
         indexes = [
             models.Index(fields=["app", "push_type", "-created_at"], name="task_app_type_created"),
+            # The task list (every push type) and the overview's recent sends, newest first.
+            models.Index(fields=["app", "-created_at", "-id"], name="task_app_created"),
             models.Index(fields=["status", "scheduled_at"], name="task_status_scheduled"),
         ]
 

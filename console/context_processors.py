@@ -12,7 +12,7 @@ NAV = [
     (_("Push configuration"), "console:push-config", "view"),
     (_("Key management"), "console:keys", "view"),
     (_("Templates"), "templates_app:template-list", "view"),
-    (_("Send"), "campaigns:send", "view"),
+    (_("Send"), "campaigns:send", "send"),
     (_("Message list"), "campaigns:message-list", "view"),
     (_("Task list"), "campaigns:task-list", "view"),
     (_("Device query"), "campaigns:device-query", "view"),

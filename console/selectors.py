@@ -22,9 +22,18 @@ def credential_warnings(*, app: App, now: datetime | None = None) -> list[dict]:
     warnings = []
     for cert in ApnsCertificate.objects.filter(app=app, is_active=True, not_after__lte=now + window):
         warnings.append(
-            {"certificate": cert, "days_left": max(cert.days_left(now), 0), "expired": cert.is_expired(now)}
+            {
+                "certificate": cert,
+                "days_left": _days_left_rounded_up(cert.not_after - now),
+                "expired": cert.is_expired(now),
+            }
         )
     return warnings
+
+
+def _days_left_rounded_up(remaining: timedelta) -> int:
+    """9 days 23 hours is "10 days" on the banner: a person plans with the days they still have."""
+    return max(-(-remaining // timedelta(days=1)), 0)
 
 
 def given_lookups(**lookups: object) -> dict[str, object]:

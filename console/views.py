@@ -24,6 +24,7 @@ from .forms import AppForm, AuditFilterForm, MemberForm, ProfileForm, RoleForm, 
 from .models import App, Membership, Perm, Role, UserProfile
 from .permissions import app_permission, apps_for_user, can_create_apps, superuser_required
 from .selectors import audit_list
+from .templatetags.console_format import as_json
 
 User = get_user_model()
 
@@ -54,11 +55,17 @@ def app_create(request: HttpRequest) -> HttpResponse:
 @require_GET
 def app_overview(request: HttpRequest, app: App) -> HttpResponse:
     from .health import credential_health
+    from .overview import panels_for
 
     return render(
         request,
         "console/app_overview.html",
-        {"app": app, "secret_masked": crypto.mask(app.app_secret), "health": credential_health(app=app)},
+        {
+            "app": app,
+            "secret_masked": crypto.mask(app.app_secret),
+            "health": credential_health(app=app),
+            "panels": panels_for(request, app),
+        },
     )
 
 
@@ -174,7 +181,7 @@ def audit_export(request: HttpRequest, app: App) -> HttpResponse:
     _form, filters = _audit_filters(request)
     audit_record(action="audit.export", app=app, request=request, summary={"filters": request.GET.dict()})
     rows = (
-        (e.at, e.actor_label, e.app_label, e.action, e.target, e.ip, e.summary)
+        (e.at, e.actor_label, e.app_label, e.action, e.target, e.ip, as_json(e.summary))
         for e in audit_list(app=app, **filters).iterator(chunk_size=2000)
     )
     header = [_("Time"), _("Actor"), _("App"), _("Action"), _("Target"), _("IP"), _("Details")]

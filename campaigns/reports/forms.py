@@ -26,6 +26,7 @@ def _day_bounds(day) -> tuple[datetime, datetime]:
 
 
 class MessageFilterForm(forms.Form):
+    task = forms.IntegerField(label=_("Task id"), required=False, min_value=1, max_value=2**62)
     target_id = forms.CharField(label=_("Target id"), max_length=255, required=False)
     customer_msg_id = forms.CharField(label=_("Customer message id"), max_length=64, required=False)
     state = forms.ChoiceField(label=_("Status"), choices=_blank(MessageState.choices), required=False)
@@ -34,7 +35,7 @@ class MessageFilterForm(forms.Form):
         label=_("Push type"),
         choices=_blank([c for c in PushType.choices if c[0] != PushType.BROADCAST]),
         required=False,
-        help_text=_("Multiple-push messages are shown when you search or pick them here."),
+        help_text=_("Multiple-push messages are shown when you search, pick them here or choose a task."),
     )
     day = forms.DateField(label=_("Date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
@@ -48,6 +49,7 @@ class MessageFilterForm(forms.Form):
         data = self.cleaned_data
         out = {k: data[k].strip() for k in ("target_id", "customer_msg_id")}
         out.update({k: data[k] for k in ("state", "channel", "push_type")})
+        out["task_id"] = data.get("task")
         if data.get("day"):
             out["day_start"], out["day_end"] = _day_bounds(data["day"])
         return out

@@ -11,7 +11,7 @@ import base64
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDay
@@ -43,7 +43,7 @@ LIST_DAYS = 30
 # index `message_list_default`, so PostgreSQL can use it.
 DEFAULT_LIST_TYPES = (PushType.SIMPLE, PushType.TEMPLATE, PushType.CONTINUOUS)
 SEARCH_LIST_TYPES = (*DEFAULT_LIST_TYPES, PushType.MULTIPLE)
-TASK_LIST_TYPES = (PushType.MULTIPLE, PushType.BROADCAST)
+TASK_LIST_TYPES = tuple(PushType.values)
 RUNNING_TASK_STATES = ("queued", "ingesting", "running", "validating", "scheduled", "awaiting_approval")
 
 
@@ -106,12 +106,20 @@ def message_queryset(
     push_type: str = "",
     day_start: datetime | None = None,
     day_end: datetime | None = None,
+    task_id: int | None = None,
 ) -> QuerySet[Message]:
-    """Messages of the last 30 days matching the filters (no ordering, no page)."""
+    """Messages of the last 30 days matching the filters (no ordering, no page).
+
+    One task's messages are all listed, whatever its push type (a broadcast's one message too).
+    """
     now = now or timezone.now()
     qs = Message.objects.filter(app=app, created_at__gte=now - timedelta(days=LIST_DAYS))
     searching = bool(target_id or customer_msg_id)
-    if push_type:
+    if task_id:
+        qs = qs.filter(task_id=task_id)
+        if push_type:
+            qs = qs.filter(push_type=push_type)
+    elif push_type:
         allowed = SEARCH_LIST_TYPES if searching else (*DEFAULT_LIST_TYPES, PushType.MULTIPLE)
         qs = qs.filter(push_type=push_type if push_type in allowed else "-")
     else:
@@ -186,9 +194,10 @@ def task_queryset(
     started_to: datetime | None = None,
     push_types: tuple[str, ...] = TASK_LIST_TYPES,
 ) -> QuerySet[PushTask]:
-    return PushTask.objects.filter(
-        app=app,
-        push_type__in=push_types,
+    qs = PushTask.objects.filter(app=app)
+    if set(push_types) != set(PushType.values):
+        qs = qs.filter(push_type__in=push_types)
+    return qs.filter(
         **given_lookups(pk=task_id, name__icontains=name, created_at__gte=started_from, created_at__lt=started_to),
     )
 
@@ -405,6 +414,42 @@ def usage_series(
         return [_usage_row(r["day"], r) for r in qs]
     qs = base.filter(granularity=granularity).values("bucket").annotate(**sums).order_by("bucket")
     return [_usage_row(r["bucket"], r) for r in qs]
+
+
+def fill_buckets(
+    rows: list[UsageRow], *, start: datetime, end: datetime, granularity: str, tz: zoneinfo.ZoneInfo | None = None
+) -> list[UsageRow]:
+    """Every bucket of [start, end) in order, the ones without figures as zeros, so a chart
+    spreads over the whole range (a week with sends on one day is seven points, not one)."""
+    tz = tz or timezone.get_current_timezone()
+    have = {r.bucket: r for r in rows}
+    out = []
+    if granularity == "day":
+        day = start.astimezone(tz).date()
+        while True:
+            bucket = datetime.combine(day, datetime.min.time(), tz)
+            if bucket >= end:
+                break
+            out.append(have.get(bucket) or _empty_row(bucket))
+            day += timedelta(days=1)
+        # A bucket the database labelled differently (a zone change at midnight) is kept too.
+        seen = {r.bucket for r in out}
+        out += [r for r in rows if r.bucket not in seen]
+        return sorted(out, key=lambda r: r.bucket)
+    step = timedelta(minutes=1) if granularity == Granularity.MINUTE else timedelta(hours=1)
+    bucket = start.astimezone(UTC).replace(second=0, microsecond=0)
+    if granularity == Granularity.HOUR:
+        bucket = bucket.replace(minute=0)
+    while bucket < end:
+        out.append(have.get(bucket) or _empty_row(bucket))
+        bucket += step
+    seen = {r.bucket for r in out}
+    out += [r for r in rows if r.bucket not in seen]
+    return sorted(out, key=lambda r: r.bucket)
+
+
+def _empty_row(bucket: datetime) -> UsageRow:
+    return UsageRow(bucket=bucket, pushed=0, arrived=0, opened=0, ignored=0, cleared=0)
 
 
 def _sums() -> dict:

@@ -51,6 +51,8 @@ def message_list(request: HttpRequest, app: App) -> HttpResponse:
     filters = form.filters() if form.is_valid() else {}
     page = selectors.message_list(app=app, cursor=request.GET.get("cursor", ""), **filters)
     context = {"app": app, "form": form, "page": page, "query": _query_without_cursor(request)}
+    if filters.get("task_id"):
+        context["task"] = selectors.task_get(app=app, task_id=filters["task_id"])
     template = "campaigns/reports/_message_rows.html" if request.htmx else "campaigns/reports/message_list.html"
     return render(request, template, context)
 
@@ -235,12 +237,18 @@ def analysis_table(rows: list[selectors.UsageRow], granularity: str) -> list[dic
 def _analysis(request: HttpRequest, app: App):
     form = AnalysisForm(request.GET if "start" in request.GET else AnalysisForm.initial_data())
     if not form.is_valid():
-        return form, None, None, None
+        return form, None, None, None, None
     filters = form.filters()
-    rows = selectors.usage_series(app=app, tz=timezone.get_current_timezone(), **filters)
+    tz = timezone.get_current_timezone()
+    rows = selectors.usage_series(app=app, tz=tz, **filters)
+    totals = selectors.usage_totals(rows)
     table = analysis_table(rows, filters["granularity"])
+    # The chart spreads over the whole range: buckets without figures are zeros there.
+    filled = selectors.fill_buckets(
+        rows, start=filters["start"], end=filters["end"], granularity=filters["granularity"], tz=tz
+    )
     funnel = selectors.usage_funnel(app=app, **filters)
-    return form, table, selectors.usage_totals(rows), funnel
+    return form, table, totals, funnel, analysis_table(filled, filters["granularity"])
 
 
 def _table_rows_html(table: list[dict]) -> str:
@@ -259,7 +267,7 @@ def _table_rows_html(table: list[dict]) -> str:
 @app_permission(Perm.VIEW)
 @require_GET
 def analysis(request: HttpRequest, app: App) -> HttpResponse:
-    form, table, totals, funnel = _analysis(request, app)
+    form, table, totals, funnel, series = _analysis(request, app)
     context = {"app": app, "form": form, "versions": selectors.app_versions(app=app)}
     if table is not None:
         context.update(
@@ -267,9 +275,11 @@ def analysis(request: HttpRequest, app: App) -> HttpResponse:
                 "table": table,
                 "table_rows": _table_rows_html(table),
                 "chart": {
-                    "labels": [e["label"] for e in table],
-                    "counts": {k: [e[k] for e in table] for k in ("pushed", "arrived", "opened", "ignored", "cleared")},
-                    "rates": {k: [e[k] for e in table] for k in ("arrived_rate", "opened_rate", "ignored_rate")},
+                    "labels": [e["label"] for e in series],
+                    "counts": {
+                        k: [e[k] for e in series] for k in ("pushed", "arrived", "opened", "ignored", "cleared")
+                    },
+                    "rates": {k: [e[k] for e in series] for k in ("arrived_rate", "opened_rate", "ignored_rate")},
                     "names": {
                         "pushed": _("Pushed"),
                         "arrived": _("Arrived"),
@@ -318,7 +328,7 @@ ANALYSIS_HEADER = (
 @app_permission(Perm.VIEW)
 @require_GET
 def analysis_export(request: HttpRequest, app: App) -> HttpResponse:
-    form, table, _totals, _funnel = _analysis(request, app)
+    form, table, _totals, _funnel, _series = _analysis(request, app)
     if table is None:
         return render(request, "campaigns/reports/analysis.html", {"app": app, "form": form}, status=200)
     audit_record(action="analysis.export", app=app, request=request, summary={"filters": request.GET.dict()})

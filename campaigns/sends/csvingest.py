@@ -32,9 +32,10 @@ from typing import BinaryIO
 from django.conf import settings
 from django.core.files import File
 from django.db import connection, models, transaction
+from django.db.models import Min
 from django.utils.translation import gettext as _
 
-from campaigns.models import PushTask, SendUpload, SendUploadRow
+from campaigns.models import Message, PushTask, SendUpload, SendUploadRow
 from templates_app.models import TemplateVersion
 from templates_app.rendering import PLACEHOLDER_RE, check_lengths, substitute
 
@@ -125,20 +126,21 @@ class Row:
 
 
 def check_line(line_no: int, text: str, tpl: Template) -> Row | str:
-    """A rendered Row, or the reason the line is bad."""
+    """A rendered Row, or every reason the line is bad ("; "-separated, in column order)."""
     if not text:
         return _("empty line")
     if len(text) > LINE_MAX_CHARS:
         return _("line is %(n)s characters; the limit is %(limit)s") % {"n": len(text), "limit": LINE_MAX_CHARS}
     parts = text.split(",")
     target_id = parts[0].strip()
+    reasons: list[str] = []
     if not target_id:
-        return _("targetId is missing")
-    if len(parts) < 2 or not parts[1].strip():
-        return _("customerMsgId is missing")
-    cmid = parts[1].strip()
-    if len(cmid) > 64:
-        return _("customerMsgId is longer than 64 characters")
+        reasons.append(_("targetId is missing"))
+    cmid = parts[1].strip() if len(parts) >= 2 else ""
+    if not cmid:
+        reasons.append(_("customerMsgId is missing"))
+    elif len(cmid) > 64:
+        reasons.append(_("customerMsgId is longer than 64 characters"))
     try:
         # Fast path: every item has "=", no key repeats, no blank key.
         values = dict(item.split("=", 1) for item in parts[2:])
@@ -151,16 +153,19 @@ def check_line(line_no: int, text: str, tpl: Template) -> Row | str:
             key, sep, value = item.partition("=")
             key = key.strip()
             if not sep or not key:
-                return _("'%(item)s' is not key=value") % {"item": item}
-            if key in values:
-                return _("key '%(key)s' is given twice") % {"key": key}
-            values[key] = value
+                reasons.append(_("'%(item)s' is not key=value") % {"item": item})
+            elif key in values:
+                reasons.append(_("key '%(key)s' is given twice") % {"key": key})
+            else:
+                values[key] = value
     missing = tpl.names.difference(values)
     if missing:
-        return _("missing values for: %(names)s") % {"names": ", ".join(sorted(missing))}
+        reasons.append(_("missing values for: %(names)s") % {"names": ", ".join(sorted(missing))})
     extras = {k: v for k, v in values.items() if k not in tpl.names}
     if len(extras) > 10:
-        return _("more than 10 extension parameters")
+        reasons.append(_("more than 10 extension parameters"))
+    if reasons:
+        return "; ".join(reasons)
     if tpl.fast:
         title = tpl.title_fmt.format_map(values)
         body = tpl.body_fmt.format_map(values)
@@ -172,6 +177,64 @@ def check_line(line_no: int, text: str, tpl: Template) -> Row | str:
         if problems:
             return "; ".join(str(p) for p in problems)
     return Row(line_no, target_id, cmid, title, body, url, extras)
+
+
+def _cmid_of(text: str) -> str:
+    parts = text.split(",", 2)
+    cmid = parts[1].strip() if len(parts) >= 2 else ""
+    return "" if len(cmid) > 64 else cmid.replace("\t", " ").replace("\n", " ")
+
+
+# Bad lines whose customerMsgId is remembered to find duplicates among bad lines themselves.
+BAD_IDS_KEPT = 200_000
+
+
+def _bad_line_errors(format_errors, upload: SendUpload) -> Iterator[tuple[int, str, bool]]:
+    """The bad lines in order, each with every reason: its format problems and, first, whether its
+    customerMsgId repeats an earlier line (good or bad) or one already used by the app."""
+    first_bad: dict[str, int] = {}
+
+    def batches():
+        batch = []
+        for raw in format_errors:
+            n, _tab, rest = raw.rstrip("\n").partition("\t")
+            cmid, _tab, reason = rest.partition("\t")
+            batch.append((int(n), cmid, reason))
+            if len(batch) >= 10_000:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    for batch in batches():
+        ids = list({cmid for _n, cmid, _r in batch if cmid})
+        staged: dict[str, int] = {}
+        used: set[str] = set()
+        if ids:
+            staged = dict(
+                SendUploadRow.objects.filter(upload_id=upload.pk, customer_msg_id__in=ids)
+                .values_list("customer_msg_id")
+                .annotate(first=Min("line_no"))
+                .order_by()
+                .values_list("customer_msg_id", "first")
+            )
+            used = set(
+                Message.objects.filter(app_id=upload.app_id, customer_msg_id__in=ids).values_list(
+                    "customer_msg_id", flat=True
+                )
+            )
+        for line_no, cmid, reason in batch:
+            first = None
+            if cmid:
+                candidates = [x for x in (staged.get(cmid), first_bad.get(cmid)) if x is not None and x < line_no]
+                first = min(candidates) if candidates else None
+                if cmid not in first_bad and len(first_bad) < BAD_IDS_KEPT:
+                    first_bad[cmid] = line_no
+            if first is not None:
+                reason = _("customerMsgId is a duplicate of line %(line)s") % {"line": first} + "; " + reason
+            elif cmid in used:
+                reason = _("customerMsgId is already used by an earlier send") + "; " + reason
+            yield line_no, reason, False
 
 
 @dataclass
@@ -324,7 +387,7 @@ def validate_stream(
                 result = check_line(line_no, text, template)
                 if isinstance(result, str):
                     outcome.bad += 1
-                    format_errors.write(f"{line_no}\t{result}\n")
+                    format_errors.write(f"{line_no}\t{_cmid_of(text)}\t{result}\n")
                     continue
                 outcome.good += 1
                 if len(outcome.preview) < PREVIEW_ROWS:
@@ -359,10 +422,10 @@ def validate_stream(
             outcome.failure = _("The file is empty.")
             return outcome
         format_errors.seek(0)
-        from_file = (
-            (int(n), reason.rstrip("\n"), False) for n, _tab, reason in (ln.partition("\t") for ln in format_errors)
-        )
+        from_file = _bad_line_errors(format_errors, upload)
         report = tempfile.TemporaryFile("w+b")
+        # A header names the columns (the reason may hold several, "; "-separated).
+        report.write(f"{_('Line')},{_('Reasons')}\n".encode())
         duplicates = 0
         for line_no, reason, is_duplicate in heapq.merge(from_file, _duplicate_errors(upload), key=lambda e: e[0]):
             duplicates += is_duplicate

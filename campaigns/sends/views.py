@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -16,8 +17,11 @@ from campaigns.codes import PushError
 from campaigns.gateways.base import OutgoingPush
 from campaigns.models import UPLOAD_WORKING, PushTask, PushType, SendUpload, TaskStatus
 from campaigns.payloads import preview as payload_preview
+from campaigns.reports.live import task_live
 from console.models import App, Perm
 from console.permissions import app_permission
+from templates_app.models import Template
+from templates_app.rendering import placeholders
 
 from . import forms, services
 from .openapi import document
@@ -185,6 +189,50 @@ def _multiple_page(request: HttpRequest, app: App) -> HttpResponse:
     return render(request, "campaigns/sends/multiple_form.html", {"app": app, "form": form})
 
 
+def _chosen_template(request: HttpRequest, app: App) -> Template | None:
+    """The template named by ?template= (None when none is named); 404 for one not of this app."""
+    try:
+        pk = int(request.GET.get("template") or 0)
+    except ValueError:
+        return None
+    if not pk:
+        return None
+    return get_object_or_404(
+        Template.objects.live().filter(app=app, pk=pk, current_version__isnull=False).select_related("current_version")
+    )
+
+
+def _template_keys(template: Template) -> list[str]:
+    v = template.current_version
+    return placeholders(v.title, v.body, v.url)
+
+
+@app_permission(Perm.SEND)
+@require_GET
+def send_multiple_template_help(request: HttpRequest, app: App) -> HttpResponse:
+    """Under the template choice: the keys each line must give, and a sample file to start from."""
+    template = _chosen_template(request, app)
+    context = {"app": app, "template": template, "keys": _template_keys(template) if template else []}
+    return render(request, "campaigns/sends/_multiple_template_help.html", context)
+
+
+@app_permission(Perm.SEND)
+@require_GET
+def send_multiple_sample(request: HttpRequest, app: App) -> HttpResponse:
+    """Three lines in the file's format, with the chosen template's keys (no header: every line is a message)."""
+    template = _chosen_template(request, app)
+    keys = _template_keys(template) if template else ["key1", "key2"]
+    prefix = template.name if template else "message"
+    lines = []
+    for n in range(1, 4):
+        cells = [f"user-{n}", f"{prefix}-{n:04d}"] + [f"{key}={key}-{n}" for key in keys]
+        lines.append(",".join(cells))
+    response = HttpResponse("\r\n".join(lines) + "\r\n", content_type="text/csv; charset=utf-8")
+    name = f"sample-{template.pk}.csv" if template else "sample.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
 def _upload_for(app: App, upload_id: int) -> SendUpload:
     return get_object_or_404(
         SendUpload.objects.select_related("template_version__template"), app=app, pk=upload_id, kind="csv"
@@ -251,25 +299,33 @@ def _task_for(app: App, task_id: int) -> PushTask:
     )
 
 
-@app_permission(Perm.SEND)
+@app_permission(Perm.VIEW)
 @require_GET
 def send_task(request: HttpRequest, app: App, task_id: int) -> HttpResponse:
+    """The place to watch a send: it polls itself until the send is final. Everyone in the app
+    reads it; approving, cancelling, stopping and further batches need Perm.SEND."""
     task = _task_for(app, task_id)
-    first = task.messages.order_by("id").first()
+    can_send = Perm.SEND in request.app_perms
     context = {
         "app": app,
         "task": task,
-        "first": first,
-        "ingest_percent": int(100 * task.ingested_rows / task.total_rows) if task.total_rows else 0,
-        "can_approve": task.status == TaskStatus.AWAITING_APPROVAL and task.created_by_id != request.user.pk,
+        "live": task_live(task),
+        "can_send": can_send,
+        "can_approve": can_send
+        and task.status == TaskStatus.AWAITING_APPROVAL
+        and task.created_by_id != request.user.pk,
         "batch_form": forms.ContinuousBatchForm(initial={"idempotency_token": uuid.uuid4().hex})
         if task.push_type == PushType.CONTINUOUS and task.status not in (TaskStatus.STOPPED, TaskStatus.CANCELLED)
         else None,
         "now": timezone.now(),
     }
     if request.htmx:
-        return render(request, "campaigns/sends/_task_status.html", context)
-    return render(request, "campaigns/sends/task.html", context)
+        response = render(request, "campaigns/sends/_task_status.html", context)
+    else:
+        context["first"] = task.messages.order_by("id").first()
+        response = render(request, "campaigns/sends/task.html", context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 def _task_action(request: HttpRequest, app: App, task_id: int, action, done: str) -> HttpResponse:

@@ -421,7 +421,10 @@ def ios_send_block_reason(app: App, now: datetime | None = None) -> str | None:
     if isinstance(credential, ApnsCertificate) and credential.is_expired(now):
         return _(
             "The APNs certificate for %(topic)s expired on %(date)s; iOS sends are blocked until a new one is uploaded."
-        ) % {"topic": credential.topic, "date": timezone.localtime(credential.not_after).strftime("%Y-%m-%d %H:%M %Z")}
+        ) % {
+            "topic": credential.topic,
+            "date": timezone.localtime(credential.not_after).strftime("%Y-%m-%d %H:%M UTC%z"),
+        }
     return None
 
 

@@ -69,9 +69,9 @@ def _bad_file(line3: bytes) -> bytes:
     [
         (("d3,cm3,name=" + "x" * 232 + ",code=1").encode(), "line is 251 characters; the limit is 250"),
         (b"d3,,name=a,code=b", "customerMsgId is missing"),
-        (b"d3", "customerMsgId is missing"),
+        (b"d3", "customerMsgId is missing; missing values for: code, name"),  # every reason
         (("d3," + "c" * 65 + ",name=a,code=b").encode(), "customerMsgId is longer than 64 characters"),
-        (b"d3,cm3,name=a,code", "'code' is not key=value"),
+        (b"d3,cm3,name=a,code", "'code' is not key=value; missing values for: code"),
         (b"d3,cm3,name=a", "missing values for: code"),
         (b"", "empty line"),
         (b"d3,cm1,name=a,code=b", "customerMsgId is a duplicate of line 1"),
@@ -86,7 +86,7 @@ def test_bad_line_is_reported_with_its_number_and_nothing_is_sent(app, template,
     staged = sorted(SendUploadRow.objects.values_list("line_no", flat=True))
     assert staged == [1, 2, 4, 5]  # only the good lines wait, the bad or duplicate one is not among them
     report = up.report.open("rb").read().decode()
-    assert report.startswith("3,")
+    assert report.startswith("Line,Reasons\n3,")
 
 
 def test_gbk_file_is_refused_with_the_line_where_it_breaks(app, template, marketer):
@@ -115,7 +115,8 @@ def test_all_bad_lines_go_to_the_report_and_the_first_100_to_the_page(app, templ
     assert up.bad_count == 150
     assert len(up.errors) == 100 and up.errors[0]["line"] == 2 and up.errors[-1]["line"] == 200
     report = up.report.open("rb").read().decode().splitlines()
-    assert len(report) == 150 and report[-1].startswith("300,")
+    assert report[0] == "Line,Reasons"
+    assert len(report) == 151 and report[-1].startswith("300,")
 
 
 def test_confirm_creates_the_task_and_the_worker_function_ingests_the_messages(
@@ -264,8 +265,20 @@ def test_bad_line_reasons_are_in_the_uploaders_language(app, template, marketer)
     up = upload(app, template, marketer, good(2).encode() + b"d3,cm1,name=a,code=b\nd4,cm4,name=a\n")
     assert errors(up) == [(3, "customerMsgId 与第 1 行重复"), (4, "缺少以下占位符的值：code")]
     assert up.report.open("rb").read().decode().splitlines() == [
+        "行号,原因",
         "3,customerMsgId 与第 1 行重复",
         "4,缺少以下占位符的值：code",
     ]
     gbk = upload(app, template, marketer, good(1).encode() + "d2,cm2,name=张三,code=1\n".encode("gbk"))
     assert gbk.failure == "文件不是 UTF-8 编码：第 2 行无法解码。请另存为 UTF-8 后重新上传。"
+
+
+def test_a_bad_line_shows_every_reason_the_duplicate_first(app, template, marketer):
+    data = good(2).encode() + b"d3,cm1,name=a\n,cm4,name=a,code,x=1,x=2\nd5,cm4,code=1\n"
+    up = upload(app, template, marketer, data)
+    assert errors(up) == [
+        (3, "customerMsgId is a duplicate of line 1; missing values for: code"),
+        (4, "targetId is missing; 'code' is not key=value; key 'x' is given twice; missing values for: code"),
+        (5, "customerMsgId is a duplicate of line 4; missing values for: name"),
+    ]
+    assert up.good_count == 2 and up.bad_count == 3

@@ -76,3 +76,17 @@ def test_audit_filter_rejects_reversed_dates(app, auditor, client_for):
     )
     assert response.status_code == 200
     assert "The start date is after the end date." in response.content.decode()
+
+
+def test_audit_details_read_as_json_in_the_page_and_the_export(app, auditor, channel_admin, client_for):
+    audit_record(
+        action="app.update", actor=channel_admin, app=app, summary={"filters": {}, "name": "促销", "changed": ["name"]}
+    )
+    c = client_for(auditor)
+    body = c.get(f"/apps/{app.app_key}/audit/", {"action": "app."}).content.decode()
+    # Pretty JSON in the page (escaped for HTML), never a Python dict repr.
+    assert "{&#x27;filters&#x27;" not in body and "{'filters'" not in body
+    assert "&quot;filters&quot;: {}" in body and "&quot;name&quot;: &quot;促销&quot;" in body
+    text = b"".join(c.get(f"/apps/{app.app_key}/audit/export.csv").streaming_content).decode("utf-8-sig")
+    assert '{""changed"": [""name""], ""filters"": {}, ""name"": ""促销""}' in text
+    assert "{'filters'" not in text

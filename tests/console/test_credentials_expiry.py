@@ -40,7 +40,8 @@ def test_clock_over_expiry_banner_warnings_and_ios_block(
         assert bool(warnings) == (remaining <= timedelta(days=15)), day
         if warnings:
             assert warnings[0]["certificate"].pk == cert.pk
-            assert warnings[0]["days_left"] == max((remaining // timedelta(days=1)), 0)
+            # Rounded up: 9 days 23 hours left reads "10 days".
+            assert warnings[0]["days_left"] == max(-(-remaining // timedelta(days=1)), 0) == max(day, 0)
         assert credential_warnings(app=other_app, now=now) == []
         reason = services.ios_send_block_reason(app, now=now)
         assert (reason is not None) == (now >= expiry), day
@@ -89,11 +90,15 @@ def test_banner_on_every_page_of_the_app_from_15_days(app, other_app, channel_ad
     for path in ("", "push-config/", "keys/"):
         html = c.get(f"/apps/{app.app_key}/{path}").content.decode()
         assert 'data-testid="cert-expiry-banner"' in html
+        # 14 days 23 hours 55 minutes left: rounded up.
         assert (
-            f"The APNs certificate for {app.ios_bundle_id} (Production, serial {cert.serial}) expires in 14 days"
+            f"The APNs certificate for {app.ios_bundle_id} (Production, serial {cert.serial}) expires in 15 days"
             in html
         )
-        assert f'href="/apps/{app.app_key}/push-config/">Replace the certificate' in html
+        # A marketer cannot replace it: the banner says who can instead of linking to a form that refuses.
+        assert "Replace the certificate" not in html and "A channel admin of this app can replace it." in html
+    html = client_for(channel_admin).get(f"/apps/{app.app_key}/").content.decode()
+    assert f'href="/apps/{app.app_key}/push-config/">Replace the certificate' in html
     assert "cert-expiry-banner" not in client_for(outsider).get(f"/apps/{other_app.app_key}/").content.decode()
     # An expired certificate (kept from before) shows the blocking banner.
     ApnsCertificate.objects.filter(pk=cert.pk).update(not_after=now - timedelta(hours=1))

@@ -189,3 +189,16 @@ def test_chart_data_equals_table_equals_excel_export(app, marketer, client_for):
     assert (
         "<td>APNs</td><td>11</td><td>7</td>" in funnel and "<td>Self-built channel</td><td>10</td><td>8</td>" in funnel
     )
+
+
+def test_the_chart_fills_empty_buckets_the_table_lists_figures(app, marketer, client_for):
+    rollup_add(app_id=app.pk, at=DAY + timedelta(hours=3), channel="fcm", pushed=5)
+    c = client_for(marketer)
+    response = c.get(_url(app, **_params(DAY - timedelta(days=3), DAY + timedelta(days=4), "day")))
+    chart = response.context["chart"]
+    # A week with sends on one day is seven points, not one dot at the left edge.
+    assert chart["labels"] == [f"2026-03-{d:02d}" for d in range(7, 14)]
+    assert chart["counts"]["pushed"] == [0, 0, 0, 5, 0, 0, 0]
+    assert [(r[0], r[1]) for r in _table(response.content.decode())] == [("2026-03-10", "5")]
+    hours = c.get(_url(app, **_params(DAY, DAY + timedelta(hours=6), "hour"))).context["chart"]
+    assert len(hours["labels"]) == 6 and hours["counts"]["pushed"] == [0, 0, 0, 5, 0, 0]

@@ -21,11 +21,14 @@ def _names(response):
     return [t.name for t in response.context["page"].rows]
 
 
-def test_lists_multiple_and_broadcast_with_figures_and_sender(app, marketer, client_for):
+def test_lists_every_send_with_figures_sender_and_a_link_to_its_page(app, marketer, client_for):
     from tests.factories import UserFactory
 
     sender = UserFactory(username="sally_sender")
-    PushTaskFactory(app=app, name="simple one", push_type="SIMPLE")
+    simple = PushTaskFactory(
+        app=app, name="simple one", push_type="SIMPLE", created_at=timezone.now() - timedelta(hours=1)
+    )
+    PushTaskFactory(app=app, name="continuous", push_type="CONTINUOUS", created_at=timezone.now() - timedelta(hours=2))
     now = timezone.now()
     PushTaskFactory(
         app=app, name="multi", push_type="MULTIPLE", created_by=sender, pushed=10, succeeded=9, arrived=8, opened=3,
@@ -33,8 +36,11 @@ def test_lists_multiple_and_broadcast_with_figures_and_sender(app, marketer, cli
     )  # fmt: skip
     PushTaskFactory(app=app, name="bcast", push_type="BROADCAST", source="api", api_caller="key-abc")
     response = client_for(marketer).get(_url(app))
-    assert _names(response) == ["bcast", "multi"]
+    # Simple and continuous sends are listed too: every send has a row that opens its live page.
+    assert _names(response) == ["bcast", "multi", "simple one", "continuous"]
     html = response.content.decode()
+    task_page = reverse("campaigns:send-task", kwargs={"app_key": app.app_key, "task_id": simple.pk})
+    assert f'href="{task_page}"' in html
     assert "sally_sender" in html and "API key-abc" in html and "0:01:15" in html
     assert "<td>10</td><td>9</td><td>8</td><td>3</td>" in html
 
