@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0007_upload_status_choices'),
+        ('campaigns', '0008_sweep_indexes'),
     ]
 
     operations = [
