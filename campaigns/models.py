@@ -252,6 +252,14 @@ class Message(models.Model):
             models.Index(fields=["app", "-created_at", "-id"], name="message_app_created"),
             models.Index(fields=["app", "target_id", "-created_at"], name="message_app_target"),
             models.Index(fields=["task", "state"], name="message_task_state"),
+            # The sweeps: retention walks messages oldest first; the expiry sweep looks only at
+            # open messages past their valid period (a small partial index, final ones leave it).
+            models.Index(fields=["created_at", "id"], name="message_created_id"),
+            models.Index(
+                fields=["expires_at"],
+                name="message_open_expiry",
+                condition=models.Q(state__in=["pending", "queued", "sending", "waiting"]),
+            ),
         ]
 
     def __str__(self) -> str:
