@@ -140,6 +140,22 @@ def create_data(count: int, pki) -> tuple[App, PushTask]:
     return app, task
 
 
+def bare_client_rate(url: str, pki, count: int) -> float:
+    """The baseline: bench/apns_baseline.py's bare h2 client, 100 streams on one connection."""
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    from apns_baseline import _bare
+
+    from campaigns.gateways.apns import p12_to_pem
+    from campaigns.gateways.http import H2Connection, ssl_context
+
+    settings.GATEWAY_CA_BUNDLE = pki.ca_file
+    client = pki.client_cert(TOPIC)
+    cert_pem, key_pem = p12_to_pem(client.p12, client.password)
+    context = ssl_context(cert_pem=cert_pem, key_pem=key_pem, http2=True)
+    args = types.SimpleNamespace(count=count, streams=100, connections=1)
+    return asyncio.run(_bare(args, url, context, H2Connection))
+
+
 def callback_receiver(app: App):
     """A local receipt endpoint (tests/fakes/callback.py) as the app's callback URL; its stats()."""
     from console.keys import generate_rsa_pair
@@ -160,23 +176,7 @@ def callback_receiver(app: App):
     return stats
 
 
-def bare_client_rate(url: str, pki, count: int) -> float:
-    """The baseline: bench/apns_baseline.py's bare h2 client, 100 streams on one connection."""
-    sys.path.insert(0, os.path.join(ROOT, "bench"))
-    from apns_baseline import _bare
-
-    from campaigns.gateways.apns import p12_to_pem
-    from campaigns.gateways.http import H2Connection, ssl_context
-
-    settings.GATEWAY_CA_BUNDLE = pki.ca_file
-    client = pki.client_cert(TOPIC)
-    cert_pem, key_pem = p12_to_pem(client.p12, client.password)
-    context = ssl_context(cert_pem=cert_pem, key_pem=key_pem, http2=True)
-    args = types.SimpleNamespace(count=count, streams=100, connections=1)
-    return asyncio.run(_bare(args, url, context, H2Connection))
-
-
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (celery worker commands)")
@@ -186,14 +186,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=settings.PUSHDECK_GATEWAY_BATCH)
     parser.add_argument("--baseline-count", type=int, default=20_000)
     parser.add_argument("--callback", action="store_true", help="receipts to a local receiver: all in by when?")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    pki = make_pki()
-    fake_process, url, stats = serve_in_process(pki, require_client_cert=True, max_streams=1000)
-    print(f"creating {args.count} devices and messages ...", flush=True)
-    app, task = create_data(args.count, pki)
-    receipts = callback_receiver(app) if args.callback else None
+
+def worker_env(args: argparse.Namespace, url: str, pki) -> dict[str, str]:
+    """The workers' environment: this database and broker, the fake APNs, DEBUG off as in production."""
     db = connection.settings_dict
     env = dict(
         os.environ,
@@ -212,18 +209,29 @@ def main() -> None:
     )
     if db.get("PASSWORD"):
         env["DATABASE_URL"] = env["DATABASE_URL"].replace(f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@")
+    return env
+
+
+def start_workers(args: argparse.Namespace, env: dict[str, str]) -> list[subprocess.Popen]:
+    queues = "dispatch,default,receipts" if args.callback else "dispatch,default"
+    return [
+        start_worker(env, queues=queues, concurrency=args.concurrency, pool=args.pool, start_new_session=True)
+        for _ in range(args.workers)
+    ]
+
+
+def main() -> None:
+    args = parse_args()
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    pki = make_pki()
+    fake_process, url, stats = serve_in_process(pki, require_client_cert=True, max_streams=1000)
+    print(f"creating {args.count} devices and messages ...", flush=True)
+    app, task = create_data(args.count, pki)
+    receipts = callback_receiver(app) if args.callback else None
+    env = worker_env(args, url, pki)
     workers: list[subprocess.Popen] = []
     try:
-        workers = [
-            start_worker(
-                env,
-                queues="dispatch,default,receipts" if receipts else "dispatch,default",
-                concurrency=args.concurrency,
-                pool=args.pool,
-                start_new_session=True,
-            )
-            for _ in range(args.workers)
-        ]
+        workers = start_workers(args, env)
         time.sleep(4)
         cpu_before = sum(group_cpu_seconds(w.pid) for w in workers)
         machine_before, fake_cpu_before = machine_busy_seconds(), process_cpu_seconds(fake_process.pid)
