@@ -300,6 +300,9 @@ class Delivery(models.Model):
     status = models.IntegerField(default=PushStatus.DEVICE_NOT_ONLINE)
     gateway_code = models.IntegerField(null=True, blank=True)
     gateway_reason = models.CharField(max_length=200, blank=True)
+    # The vendor's id of the accepted send (apns-id, FCM name, Huawei / Honor requestId, Xiaomi data.id,
+    # OPPO messageId, vivo taskId, Meizu msgId): what the vendor's support asks for.
+    gateway_message_id = models.CharField(max_length=100, blank=True, default="", db_default="")
     # Sent as apns-id / collapse id so a re-send after a crash shows one notification.
     push_id = models.UUIDField(default=uuid.uuid4, editable=False)
     attempts = models.PositiveSmallIntegerField(default=0)
