@@ -40,7 +40,7 @@ def backfill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0008_sweep_indexes'),
+        ('campaigns', '0009_delivery_gateway_message_id'),
     ]
 
     operations = [
