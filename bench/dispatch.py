@@ -156,7 +156,7 @@ def bare_client_rate(url: str, pki, count: int) -> float:
     return asyncio.run(_bare(args, url, context, H2Connection))
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (celery worker commands)")
@@ -165,13 +165,11 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=settings.PUSHDECK_CHUNK_SIZE)
     parser.add_argument("--batch", type=int, default=settings.PUSHDECK_GATEWAY_BATCH)
     parser.add_argument("--baseline-count", type=int, default=20_000)
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    pki = make_pki()
-    fake_process, url, stats = serve_in_process(pki, require_client_cert=True, max_streams=1000)
-    print(f"creating {args.count} devices and messages ...", flush=True)
-    app, task = create_data(args.count, pki)
+
+def worker_env(args: argparse.Namespace, url: str, pki) -> dict[str, str]:
+    """The workers' environment: this database and broker, the fake APNs, DEBUG off as in production."""
     db = connection.settings_dict
     env = dict(
         os.environ,
@@ -190,12 +188,27 @@ def main() -> None:
     )
     if db.get("PASSWORD"):
         env["DATABASE_URL"] = env["DATABASE_URL"].replace(f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@")
+    return env
+
+
+def start_workers(args: argparse.Namespace, env: dict[str, str]) -> list[subprocess.Popen]:
+    return [
+        start_worker(env, concurrency=args.concurrency, pool=args.pool, start_new_session=True)
+        for _ in range(args.workers)
+    ]
+
+
+def main() -> None:
+    args = parse_args()
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    pki = make_pki()
+    fake_process, url, stats = serve_in_process(pki, require_client_cert=True, max_streams=1000)
+    print(f"creating {args.count} devices and messages ...", flush=True)
+    app, task = create_data(args.count, pki)
+    env = worker_env(args, url, pki)
     workers: list[subprocess.Popen] = []
     try:
-        workers = [
-            start_worker(env, concurrency=args.concurrency, pool=args.pool, start_new_session=True)
-            for _ in range(args.workers)
-        ]
+        workers = start_workers(args, env)
         time.sleep(4)
         cpu_before = sum(group_cpu_seconds(w.pid) for w in workers)
         machine_before, fake_cpu_before = machine_busy_seconds(), process_cpu_seconds(fake_process.pid)

@@ -252,6 +252,14 @@ class Message(models.Model):
             models.Index(fields=["app", "-created_at", "-id"], name="message_app_created"),
             models.Index(fields=["app", "target_id", "-created_at"], name="message_app_target"),
             models.Index(fields=["task", "state"], name="message_task_state"),
+            # The sweeps: retention walks messages oldest first; the expiry sweep looks only at
+            # open messages past their valid period (a small partial index, final ones leave it).
+            models.Index(fields=["created_at", "id"], name="message_created_id"),
+            models.Index(
+                fields=["expires_at"],
+                name="message_open_expiry",
+                condition=models.Q(state__in=["pending", "queued", "sending", "waiting"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -272,6 +280,9 @@ class Delivery(models.Model):
     status = models.IntegerField(default=PushStatus.DEVICE_NOT_ONLINE)
     gateway_code = models.IntegerField(null=True, blank=True)
     gateway_reason = models.CharField(max_length=200, blank=True)
+    # The vendor's id of the accepted send (apns-id, FCM name, Huawei / Honor requestId, Xiaomi data.id,
+    # OPPO messageId, vivo taskId, Meizu msgId): what the vendor's support asks for.
+    gateway_message_id = models.CharField(max_length=100, blank=True, default="", db_default="")
     # Sent as apns-id / collapse id so a re-send after a crash shows one notification.
     push_id = models.UUIDField(default=uuid.uuid4, editable=False)
     attempts = models.PositiveSmallIntegerField(default=0)

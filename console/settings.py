@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import warnings
 from pathlib import Path
 
 import environ
@@ -24,7 +25,8 @@ if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env")
 
 VAR_DIR = Path(env.str("PUSHDECK_VAR_DIR", default=str(BASE_DIR / "var")))
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for: `make run` (the embedded default) sets DEBUG=true.
+DEBUG = env.bool("DEBUG", default=False)
 
 
 def _secret(name: str, make) -> str:
@@ -175,8 +177,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Nothing is written at import: collectstatic creates STATIC_ROOT (read-only containers work).
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
 # Uploads live outside the static root and are never served as HTML.
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
@@ -203,7 +206,10 @@ CSRF_COOKIE_SECURE = SECURE_HTTPS
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=SECURE_HTTPS)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if SECURE_HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HTTPS
-SECURE_HSTS_PRELOAD = SECURE_HTTPS
+# Preload lists are hard to leave: opt in with SECURE_HSTS_PRELOAD=true.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# check --deploy would warn about the preload opt-out, which is deliberate.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
 # Behind proxies, the client address is taken from X-Forwarded-For (PROXY_COUNT hops):
 # used by the API allowlist, sign-in lockouts, the audit log and /metrics.
@@ -220,8 +226,7 @@ BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
-    for sub in ("queue", "processed", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    # The folders are created by the first worker, beat or publish (console/celery.py), not here.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -263,8 +268,8 @@ HUAWEI_TOKEN_URL = env.str("HUAWEI_TOKEN_URL", default="https://oauth-login.clou
 XIAOMI_URL = env.str("XIAOMI_URL", default="https://api.xmpush.xiaomi.com")
 OPPO_URL = env.str("OPPO_URL", default="https://api.push.oppomobile.com")
 VIVO_URL = env.str("VIVO_URL", default="https://api-push.vivo.com.cn")
-HONOR_URL = env.str("HONOR_URL", default="https://push-api.cloud.honor.com")
-HONOR_TOKEN_URL = env.str("HONOR_TOKEN_URL", default="https://iam.developer.honor.com/auth/token")
+HONOR_URL = env.str("HONOR_URL", default="https://push-api.cloud.hihonor.com")
+HONOR_TOKEN_URL = env.str("HONOR_TOKEN_URL", default="https://iam.developer.hihonor.com/auth/token")
 MEIZU_URL = env.str("MEIZU_URL", default="http://server-api-push.meizu.com")
 GATEWAY_CA_BUNDLE = env.str("GATEWAY_CA_BUNDLE", default="")
 GATEWAY_TIMEOUT = env.float("GATEWAY_TIMEOUT", default=10.0)
@@ -330,7 +335,12 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "console.ops.logs.JsonFormatter"},
     },
+    "filters": {"one_line_403": {"()": "console.ops.logs.OneLineForbidden"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["one_line_403"]},
+        "django.security": {"filters": ["one_line_403"]},
+    },
 }

@@ -105,6 +105,7 @@ class Outcome:
     status: int
     gateway_code: int | None = None
     reason: str = ""
+    message_id: str = ""  # the vendor's message id, when it gave one
 
 
 def _desc(status: int, code: int | None, reason: str) -> str:
@@ -158,21 +159,31 @@ class _Recorded:
     status: int = 0
     gateway_code: int | None = None
     gateway_reason: str = ""
+    gateway_message_id: str = ""
 
 
 def _set_recorded(rows: list[_Recorded], now: datetime) -> None:
     """One UPDATE from arrays for the recorded deliveries (elsewhere than PostgreSQL: bulk_update)."""
     if connection.vendor != "postgresql":
-        fields = ["state", "status", "gateway_code", "gateway_reason", "accepted_at", "arrived_at"]
+        fields = [
+            "state",
+            "status",
+            "gateway_code",
+            "gateway_reason",
+            "gateway_message_id",
+            "accepted_at",
+            "arrived_at",
+        ]
         objs = [Delivery(pk=r.pk, updated_at=now, **{f: getattr(r, f) for f in fields}) for r in rows]
         Delivery.objects.bulk_update(objs, [*fields, "updated_at"])
         return
     table = Delivery._meta.db_table
     sql = (
         f'UPDATE "{table}" AS t SET state = v.state, status = v.status, gateway_code = v.code, '
-        "gateway_reason = v.reason, updated_at = %s, accepted_at = v.accepted, arrived_at = v.arrived "
-        "FROM unnest(%s::bigint[], %s::varchar[], %s::integer[], %s::integer[], %s::varchar[], "
-        "%s::timestamptz[], %s::timestamptz[]) AS v(id, state, status, code, reason, accepted, arrived) "
+        "gateway_reason = v.reason, gateway_message_id = COALESCE(NULLIF(v.mid, ''), t.gateway_message_id), "
+        "updated_at = %s, accepted_at = v.accepted, arrived_at = v.arrived "
+        "FROM unnest(%s::bigint[], %s::varchar[], %s::integer[], %s::integer[], %s::varchar[], %s::varchar[], "
+        "%s::timestamptz[], %s::timestamptz[]) AS v(id, state, status, code, reason, mid, accepted, arrived) "
         "WHERE t.id = v.id"
     )
     params = [
@@ -182,6 +193,7 @@ def _set_recorded(rows: list[_Recorded], now: datetime) -> None:
         [int(r.status) for r in rows],
         [r.gateway_code for r in rows],
         [r.gateway_reason for r in rows],
+        [r.gateway_message_id for r in rows],
         [r.accepted_at for r in rows],
         [r.arrived_at for r in rows],
     ]
@@ -220,6 +232,7 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
             delivery.status = outcome.status
             delivery.gateway_code = outcome.gateway_code
             delivery.gateway_reason = outcome.reason[:200]
+            delivery.gateway_message_id = outcome.message_id[:100]
             counts = task_counts[delivery.task_id]
             dims = (delivery.app_id, delivery.push_type, delivery.channel, delivery.platform, delivery.app_version)
             if outcome.state == MessageState.ACCEPTED:

@@ -96,6 +96,12 @@ def _diagnose_delivery(app: App, message: Message, delivery: Delivery) -> list[F
         "seen": _when(device.last_seen_at) if device.last_seen_at else _("never"),
     }
     code = delivery.gateway_code
+    if delivery.gateway_message_id:
+        # what the vendor's support asks for: kept on every finding about this delivery
+        device_state += " " + _("Vendor message id (%(channel)s): %(id)s.") % {
+            "channel": delivery.channel,
+            "id": delivery.gateway_message_id,
+        }
     if device.token_dead_at:
         findings.append(
             Finding(

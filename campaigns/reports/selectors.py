@@ -146,10 +146,22 @@ class TimelineEntry:
     gateway_code: int | None
     gateway_text: str
     device_id: str
+    gateway_message_id: str = ""  # the vendor's message id of the delivery
 
 
 def message_get(*, app: App, message_id: int) -> Message | None:
     return Message.objects.filter(app=app, pk=message_id).select_related("task").first()
+
+
+def vendor_message_ids(*, message: Message, limit: int = 10) -> list[tuple[str, str]]:
+    """(channel, vendor message id) of the message's deliveries the gateways gave an id for (a few)."""
+    rows = (
+        Delivery.objects.filter(message=message)
+        .exclude(gateway_message_id="")
+        .order_by("pk")
+        .values_list("channel", "gateway_message_id")[: limit * 20]  # bounded on a broadcast
+    )
+    return list(dict.fromkeys(rows))[:limit]
 
 
 def message_timeline(*, message: Message) -> list[TimelineEntry]:
@@ -169,6 +181,7 @@ def message_timeline(*, message: Message) -> list[TimelineEntry]:
                 gateway_code=code,
                 gateway_text=GATEWAY_CODE_TEXT.get(code, "") if code is not None else "",
                 device_id=delivery.device.device_id if delivery else "",
+                gateway_message_id=delivery.gateway_message_id if delivery else "",
             )
         )
     return out

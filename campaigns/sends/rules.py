@@ -100,12 +100,12 @@ def customer_msg_ids_taken(app, ids: list[str]) -> list[str]:
     return list(Message.objects.filter(app=app, customer_msg_id__in=ids).values_list("customer_msg_id", flat=True))
 
 
-def check_single_targets(targets: list[str]) -> list[str]:
+def check_single_targets(targets: list[str], *, limit: int = SINGLE_PUSH_MAX_TARGETS) -> list[str]:
     targets = [t.strip() for t in targets if t and t.strip()]
     if not targets:
         raise PushError(ApiCode.TOKEN_OR_USERID_NULL, "give at least one target id")
-    if len(targets) > SINGLE_PUSH_MAX_TARGETS:
-        raise PushError(ApiCode.SINGLE_PUSH_TARGET_TOO_MUCH, f"at most {SINGLE_PUSH_MAX_TARGETS} targets")
+    if len(targets) > limit:
+        raise PushError(ApiCode.SINGLE_PUSH_TARGET_TOO_MUCH, f"at most {limit} targets")
     if len(set(targets)) != len(targets):
         raise PushError(ApiCode.INVALID_PARAM, "a target id appears twice")
     return targets
