@@ -107,15 +107,18 @@ def _target_msgkeys(data: dict) -> list[tuple[str, str]]:
 
 def _result(task: PushTask, created: bool) -> dict:
     msg_ids = dict(Message.objects.filter(task=task).values_list("customer_msg_id", "pk")[:400])
-    return {
-        "pushResult": {
-            "taskId": task.pk,
-            "status": task.status,
-            "messageIds": {cmid: str(pk) for cmid, pk in msg_ids.items()},
-            "targets": task.target_count,
-            "duplicate": not created,
-        }
+    result = {
+        "taskId": task.pk,
+        "status": task.status,
+        "messageIds": {cmid: str(pk) for cmid, pk in msg_ids.items()},
+        "targets": task.target_count,
+        "duplicate": not created,
     }
+    notes = (task.params or {}).get("vendor_notes") or []
+    if notes:
+        # vendor limits smaller than asked (vivo keeps a message one day at most, ...): said, never silent
+        result["vendorNotes"] = [{**note, "text": rules.vendor_note_text(note)} for note in notes]
+    return {"pushResult": result}
 
 
 def submit(

@@ -406,3 +406,76 @@ def test_apns_refusal_and_recovery_show_on_the_health_row(app, gateways, client_
     certificate.refresh_from_db()
     assert certificate.last_error == ""
     assert 'class="pill ok"' in _health(app, "APNs certificate", client)
+
+
+@pytest.mark.parametrize("vendor", ["vivo"], indirect=True)
+def test_vivo_limits_are_said_before_sending_in_the_console_and_the_api_and_shown_on_the_task_page(
+    app, vendor, client_for, marketer, client
+):
+    from campaigns.models import PushTask
+    from tests.apiclient import SignedClient, enable_server_api
+
+    _devices(app, "vivo", ["tok-1"])
+    three_days = 3 * 86400
+    long_title = "T" * 45
+    form = {
+        "target_type": "android_device",
+        "targets": "vivo-tok-1",
+        "customer_msg_id": "c-vivo-1",
+        "channel": "auto",
+        "display_type": "notification",
+        "display_style": "default",
+        "title": long_title,
+        "body": "World",
+        "click_action": "open_app",
+        "url": "",
+        "expire_seconds": str(three_days),
+        "extras": "",
+        "send_at": "",
+        "name": "",
+        "idempotency_token": "tok-vivo",
+        "action": "preview",
+    }
+    console = client_for(marketer)
+    preview = console.post(f"/apps/{app.app_key}/send/simple/", form).content.decode()
+    notes = preview.split('data-testid="vendor-notes"', 1)[1].split("</div>", 1)[0]
+    assert "at most 24 hours" in notes and "72.0 hours" in notes and "45" in notes and "40" in notes
+    assert PushTask.objects.count() == 0, "the preview sends nothing"
+
+    api = SignedClient(client, app, private_pem=enable_server_api(app))
+    answer = api.post(
+        "/api/v1/push/simple",
+        {
+            "deliveryType": 1,
+            "targetMsgkey": {"vivo-tok-1": "m-vivo-1"},
+            "title": long_title,
+            "body": "World",
+            "expiredSeconds": three_days,
+        },
+    ).json()
+    assert answer["resultCode"] == 100
+    said = {n["limit"]: n for n in answer["pushResult"]["vendorNotes"]}
+    assert said["validity"]["vendor"] == "vivo" and (said["validity"]["asked"], said["validity"]["max"]) == (
+        three_days,
+        86400,
+    )
+    assert (said["title"]["asked"], said["title"]["max"]) == (45, 40) and "body" not in said
+    task = PushTask.objects.get(pk=answer["pushResult"]["taskId"])
+    page = console.get(f"/apps/{app.app_key}/send/tasks/{task.pk}/").content.decode()
+    assert 'data-testid="vendor-notes"' in page and "at most 24 hours" in page
+
+    run_task(task)
+    (sent,) = vendor.fake.requests_to("/message/send")
+    assert sent.json["timeToLive"] == 86400 and len(sent.json["title"]) == 40
+    assert Delivery.objects.get(message__task=task).state == MessageState.ACCEPTED
+
+
+def test_no_vendor_note_when_the_send_fits_or_no_such_channel_is_on(app, client_for, marketer):
+    from campaigns.sends import rules
+
+    assert (
+        rules.vendor_limit_notes(vendors={"huawei"}, title_length=60, body_length=300, expire_seconds=3 * 86400) == []
+    )
+    assert rules.vendor_limit_notes(vendors={"vivo"}, title_length=40, body_length=100, expire_seconds=86400) == []
+    notes = rules.vendor_limit_notes(vendors={"xiaomi", "vivo"}, title_length=50, body_length=10, expire_seconds=60)
+    assert [(n["vendor"], n["limit"]) for n in notes] == [("vivo", "title"), ("xiaomi", "title")]
