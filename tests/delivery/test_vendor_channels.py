@@ -523,3 +523,21 @@ def test_the_refused_credential_row_is_red_with_the_vendors_words_in_the_browser
     page.goto(f"/apps/{app.app_key}/push-config/")
     row = page.get_by_test_id("credential-health").locator("tr", has_text="Xiaomi")
     assert row.locator(".pill").inner_text() == "OK" and "21301" not in row.inner_text()
+
+
+@pytest.mark.parametrize("vendor", ["vivo"], indirect=True)
+def test_vivo_secret_is_labelled_appsecret_and_oppo_keeps_mastersecret(app, vendor, client_for, channel_admin):
+    import re
+
+    html = client_for(channel_admin).get(f"/apps/{app.app_key}/push-config/").content.decode()
+    package = vendor.channel.package.pk
+
+    def label(vendor_code: str) -> str:
+        found = re.search(
+            rf'<label[^>]*for="id_{package}-{vendor_code}-secret_master_secret"[^>]*>(.*?)</label>', html, re.S
+        )
+        assert found, vendor_code
+        return found.group(1)
+
+    assert "AppSecret" in label("vivo") and "MasterSecret" not in label("vivo")
+    assert "MasterSecret" in label("oppo")
