@@ -293,6 +293,11 @@ PUSHDECK_SLOT_LEASE_SECONDS = env.float("PUSHDECK_SLOT_LEASE_SECONDS", default=3
 PUSHDECK_SLOT_RETRY_SECONDS = env.float("PUSHDECK_SLOT_RETRY_SECONDS", default=1.0)
 PUSHDECK_CALLBACK_MAX_ATTEMPTS = env.int("PUSHDECK_CALLBACK_MAX_ATTEMPTS", default=6)
 PUSHDECK_CALLBACK_RETRY_BASE_SECONDS = env.float("PUSHDECK_CALLBACK_RETRY_BASE_SECONDS", default=10.0)
+# Receipts: batch size per task, POSTs in flight per batch, batches per app at once (whole fleet).
+PUSHDECK_CALLBACK_BATCH = env.int("PUSHDECK_CALLBACK_BATCH", default=200)
+PUSHDECK_CALLBACK_CONCURRENCY = env.int("PUSHDECK_CALLBACK_CONCURRENCY", default=16)
+PUSHDECK_CALLBACK_APP_TASKS = env.int("PUSHDECK_CALLBACK_APP_TASKS", default=2)
+PUSHDECK_CALLBACK_TIMEOUT = env.float("PUSHDECK_CALLBACK_TIMEOUT", default=10.0)
 PUSHDECK_STUCK_SECONDS = env.int("PUSHDECK_STUCK_SECONDS", default=900)
 PUSHDECK_POLL_MAX_WAIT = env.float("PUSHDECK_POLL_MAX_WAIT", default=25.0)
 PUSHDECK_POLL_INTERVAL = env.float("PUSHDECK_POLL_INTERVAL", default=0.5)
@@ -333,6 +338,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # httpx logs every request at INFO: one line per receipt, with its signature in the URL.
+        "httpx": {"level": "WARNING"},
         "django.request": {"filters": ["one_line_403"]},
         "django.security": {"filters": ["one_line_403"]},
     },

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -341,9 +342,11 @@ def _enqueue_callbacks(app_id: int, delivery_ids: list[int]) -> None:
     keys = KeyConfig.objects.filter(app_id=app_id).only("callback_enabled", "callback_url").first()
     if keys is None or not keys.callback_enabled or not keys.callback_url:
         return
-    from .tasks import send_receipt
+    from .tasks import send_receipts
 
-    transaction.on_commit(lambda: [send_receipt.delay(pk) for pk in delivery_ids])
+    size = settings.PUSHDECK_CALLBACK_BATCH
+    batches = [delivery_ids[i : i + size] for i in range(0, len(delivery_ids), size)]
+    transaction.on_commit(lambda: [send_receipts.delay(app_id, batch) for batch in batches])
 
 
 def deliveries_mark_sending(delivery_ids: Iterable[int], *, now: datetime | None = None) -> None:
