@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import warnings
 from pathlib import Path
 
 import environ
@@ -24,7 +25,8 @@ if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env")
 
 VAR_DIR = Path(env.str("PUSHDECK_VAR_DIR", default=str(BASE_DIR / "var")))
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for: `make run` (the embedded default) sets DEBUG=true.
+DEBUG = env.bool("DEBUG", default=False)
 
 
 def _secret(name: str, make) -> str:
@@ -75,6 +77,7 @@ INSTALLED_APPS = [
     "axes",
     "console",
     "console.security",
+    "console.acs",
     "console.ops",
     "templates_app",
     "campaigns",
@@ -82,6 +85,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Alibaba Cloud signed calls (official SDKs) go to the door, never to console pages.
+    "console.acs.middleware.DoorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -172,8 +177,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Nothing is written at import: collectstatic creates STATIC_ROOT (read-only containers work).
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
 # Uploads live outside the static root and are never served as HTML.
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
@@ -200,7 +206,10 @@ CSRF_COOKIE_SECURE = SECURE_HTTPS
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=SECURE_HTTPS)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if SECURE_HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HTTPS
-SECURE_HSTS_PRELOAD = SECURE_HTTPS
+# Preload lists are hard to leave: opt in with SECURE_HSTS_PRELOAD=true.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# check --deploy would warn about the preload opt-out, which is deliberate.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
 # Behind proxies, the client address is taken from X-Forwarded-For (PROXY_COUNT hops):
 # used by the API allowlist, sign-in lockouts, the audit log and /metrics.
@@ -217,8 +226,7 @@ BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
-    for sub in ("queue", "processed", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    # The folders are created by the first worker, beat or publish (console/celery.py), not here.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -260,8 +268,8 @@ HUAWEI_TOKEN_URL = env.str("HUAWEI_TOKEN_URL", default="https://oauth-login.clou
 XIAOMI_URL = env.str("XIAOMI_URL", default="https://api.xmpush.xiaomi.com")
 OPPO_URL = env.str("OPPO_URL", default="https://api.push.oppomobile.com")
 VIVO_URL = env.str("VIVO_URL", default="https://api-push.vivo.com.cn")
-HONOR_URL = env.str("HONOR_URL", default="https://push-api.cloud.honor.com")
-HONOR_TOKEN_URL = env.str("HONOR_TOKEN_URL", default="https://iam.developer.honor.com/auth/token")
+HONOR_URL = env.str("HONOR_URL", default="https://push-api.cloud.hihonor.com")
+HONOR_TOKEN_URL = env.str("HONOR_TOKEN_URL", default="https://iam.developer.hihonor.com/auth/token")
 MEIZU_URL = env.str("MEIZU_URL", default="http://server-api-push.meizu.com")
 GATEWAY_CA_BUNDLE = env.str("GATEWAY_CA_BUNDLE", default="")
 GATEWAY_TIMEOUT = env.float("GATEWAY_TIMEOUT", default=10.0)
@@ -288,6 +296,11 @@ PUSHDECK_SLOT_LEASE_SECONDS = env.float("PUSHDECK_SLOT_LEASE_SECONDS", default=3
 PUSHDECK_SLOT_RETRY_SECONDS = env.float("PUSHDECK_SLOT_RETRY_SECONDS", default=1.0)
 PUSHDECK_CALLBACK_MAX_ATTEMPTS = env.int("PUSHDECK_CALLBACK_MAX_ATTEMPTS", default=6)
 PUSHDECK_CALLBACK_RETRY_BASE_SECONDS = env.float("PUSHDECK_CALLBACK_RETRY_BASE_SECONDS", default=10.0)
+# Receipts: batch size per task, POSTs in flight per batch, batches per app at once (whole fleet).
+PUSHDECK_CALLBACK_BATCH = env.int("PUSHDECK_CALLBACK_BATCH", default=200)
+PUSHDECK_CALLBACK_CONCURRENCY = env.int("PUSHDECK_CALLBACK_CONCURRENCY", default=16)
+PUSHDECK_CALLBACK_APP_TASKS = env.int("PUSHDECK_CALLBACK_APP_TASKS", default=2)
+PUSHDECK_CALLBACK_TIMEOUT = env.float("PUSHDECK_CALLBACK_TIMEOUT", default=10.0)
 PUSHDECK_STUCK_SECONDS = env.int("PUSHDECK_STUCK_SECONDS", default=900)
 # A retry further away than this waits in the database (next_attempt_at), not as a broker
 # countdown: keep it well below CELERY_VISIBILITY_TIMEOUT.
@@ -307,6 +320,10 @@ SMS_HTTP_SECRET = env.str("SMS_HTTP_SECRET", default="") or (
 PUSHDECK_MESSAGE_RETENTION_DAYS = env.int("MESSAGE_RETENTION_DAYS", default=30)
 PUSHDECK_CERT_WARNING_DAYS = 15
 PUSHDECK_API_CLOCK_SKEW_SECONDS = 300
+# Alibaba Cloud door (console/acs): accepted skew of x-acs-date, as Alibaba Cloud's 15 minutes;
+# the WorkspaceId that, with the AppKey as AppId, names an app to the mPaaS SDK.
+ACS_DATE_WINDOW_SECONDS = 900
+PUSHDECK_WORKSPACE_ID = env.str("PUSHDECK_WORKSPACE_ID", default="default")
 PUSHDECK_RETENTION_BATCH = env.int("MESSAGE_RETENTION_BATCH", default=2000)
 # Signed API: requests per app per minute (0 = unlimited; an app may have its own limit).
 PUSHDECK_API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
@@ -328,7 +345,14 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "console.ops.logs.JsonFormatter"},
     },
+    "filters": {"one_line_403": {"()": "console.ops.logs.OneLineForbidden"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # httpx logs every request at INFO: one line per receipt, with its signature in the URL.
+        "httpx": {"level": "WARNING"},
+        "django.request": {"filters": ["one_line_403"]},
+        "django.security": {"filters": ["one_line_403"]},
+    },
 }

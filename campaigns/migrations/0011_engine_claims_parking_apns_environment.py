@@ -2,10 +2,14 @@
 
 from django.db import migrations, models
 
+from console.migration_ops import AddIndexConcurrently
+
 
 class Migration(migrations.Migration):
+    atomic = False  # the delivery indexes are built CONCURRENTLY: an upgrade does not block sends
+
     dependencies = [
-        ("campaigns", "0007_upload_status_choices"),
+        ("campaigns", "0010_task_channel_counts"),
     ]
 
     operations = [
@@ -29,7 +33,7 @@ class Migration(migrations.Migration):
             name="fanout_devices",
             field=models.PositiveBigIntegerField(blank=True, null=True),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name="delivery",
             index=models.Index(
                 condition=models.Q(("next_attempt_at__isnull", False)),
@@ -37,7 +41,7 @@ class Migration(migrations.Migration):
                 name="delivery_parked",
             ),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name="delivery",
             index=models.Index(
                 condition=models.Q(("state", "sending")), fields=["updated_at"], name="delivery_sending"
