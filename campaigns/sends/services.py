@@ -55,6 +55,8 @@ class SendSpec:
     name: str = ""
     # Per-target sends: (target id, customer message id, placeholder values, extras).
     targets: list[tuple[str, str]] = field(default_factory=list)
+    # Simple and template sends take 10 target ids; the EMAS door's Push takes up to 1,000 devices.
+    target_limit: int = rules.SINGLE_PUSH_MAX_TARGETS
     row_values: dict[str, dict] = field(default_factory=dict)
     row_extras: dict[str, dict] = field(default_factory=dict)
     # Group sends (broadcast, accounts, aliases, tag, all).
@@ -131,6 +133,26 @@ def _platform_of(target_type: str, platform: str) -> str:
     return platform
 
 
+def vendor_notes(*, app: App, spec: SendSpec, messages: list[dict]) -> list[dict]:
+    """The vendor limits this send goes beyond (rules.vendor_limit_notes): only for the app's switched-on vendor
+    channels, and not for iOS or self-built-only sends. One query."""
+    from console.models import VendorChannel
+
+    if spec.silent or spec.channel == "selfbuilt" or not messages:
+        return []
+    if all(m.get("platform") == Platform.IOS for m in messages):
+        return []
+    vendors = set(VendorChannel.objects.filter(app=app, enabled=True).values_list("vendor", flat=True))
+    if not vendors:
+        return []
+    return rules.vendor_limit_notes(
+        vendors=vendors,
+        title_length=max(len(m.get("title") or "") for m in messages),
+        body_length=max(len(m.get("body") or "") for m in messages),
+        expire_seconds=spec.expire_seconds,
+    )
+
+
 def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None) -> list[dict]:
     """Check every rule and render every message. Returns message dicts (nothing saved)."""
     now = now or timezone.now()
@@ -158,7 +180,7 @@ def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None) -> l
     messages = []
     if spec.target_type in PER_TARGET_TYPES:
         if spec.push_type in (PushType.SIMPLE, PushType.TEMPLATE):
-            rules.check_single_targets([t for t, _ in spec.targets])
+            rules.check_single_targets([t for t, _ in spec.targets], limit=spec.target_limit)
         if not spec.targets:
             raise PushError(ApiCode.TOKEN_OR_USERID_NULL, "give at least one target id")
         for target_id, cmid in spec.targets:
@@ -176,6 +198,7 @@ def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None) -> l
                 )
             )
     else:
+        spec.target_values = list(dict.fromkeys(v.strip() for v in spec.target_values if v and v.strip()))
         if spec.target_type in (TargetType.ACCOUNT, TargetType.ALIAS, TargetType.DEVICE):
             if not spec.target_values:
                 raise PushError(ApiCode.TOKEN_OR_USERID_NULL, "give at least one target")
@@ -326,6 +349,7 @@ def send_submit(
                     "values": spec.values,
                     "expire_seconds": spec.expire_seconds,
                     "payload": spec.payload(url=spec.url),
+                    "vendor_notes": vendor_notes(app=app, spec=spec, messages=messages),
                 },
                 status=_initial_status(
                     app,
@@ -820,7 +844,8 @@ def continuous_push(
     request=None,
 ) -> tuple[PushTask, bool]:
     """Push a continuous message to one more batch (at most 1,000 devices / accounts / aliases)."""
-    values = [v.strip() for v in target_values if v and v.strip()]
+    # A target listed twice is one target: one message, one push.
+    values = list(dict.fromkeys(v.strip() for v in target_values if v and v.strip()))
     if not values:
         raise PushError(ApiCode.TOKEN_OR_USERID_NULL, "give at least one target")
     if len(values) > rules.BATCH_MAX_TARGETS:
@@ -831,6 +856,8 @@ def continuous_push(
             raise PushError(ApiCode.INVALID_PARAM, "no continuous message with this id")
         if task.status in (TaskStatus.STOPPED, TaskStatus.CANCELLED):
             raise PushError(ApiCode.INVALID_PARAM, "this continuous message was stopped")
+        if task.params.get("completed"):
+            raise PushError(ApiCode.INVALID_PARAM, "this continuous message was completed")
         p = task.params
         # A retried batch (same idempotentToken) is not pushed twice.
         if idempotency_key and idempotency_key in p.get("batch_keys", []):
@@ -871,7 +898,8 @@ def continuous_push(
             ]
         Message.objects.bulk_create(messages)
         keys = ([*p.get("batch_keys", []), idempotency_key] if idempotency_key else p.get("batch_keys", []))[-100:]
-        task.params = {**p, "batches": batch, "batch_keys": keys}
+        kinds = sorted({*p.get("target_types", []), target_type})  # the push records page shows them
+        task.params = {**p, "batches": batch, "batch_keys": keys, "target_types": kinds}
         task.status = TaskStatus.QUEUED
         task.target_count += len(values)
         task.total_rows += len(messages)
@@ -887,3 +915,29 @@ def continuous_push(
         )
         _enqueue_dispatch(task)
     return task, True
+
+
+@transaction.atomic
+def continuous_complete(*, app: App, task_id: int, actor=None, api_caller: str = "", request=None) -> PushTask:
+    """No more batches for this continuous message; batches already pushed go on to the end."""
+    task = PushTask.objects.select_for_update().filter(app=app, pk=task_id, push_type=PushType.CONTINUOUS).first()
+    if task is None:
+        raise PushError(ApiCode.INVALID_PARAM, "no continuous message with this id")
+    if task.params.get("completed") or task.status in (TaskStatus.STOPPED, TaskStatus.CANCELLED):
+        raise PushError(ApiCode.INVALID_PARAM, "this continuous message was already completed or stopped")
+    task.params = {**task.params, "completed": True}
+    fields = ["params"]
+    if task.status == TaskStatus.DRAFT:  # never pushed: nothing left to wait for
+        task.status, task.finished_at = TaskStatus.FINISHED, timezone.now()
+        fields += ["status", "finished_at"]
+    task.save(update_fields=fields)
+    audit_record(
+        action="send.continuous.complete",
+        actor=actor,
+        actor_label=api_caller,
+        app=app,
+        target=f"task {task.pk}",
+        summary={"batches": task.params.get("batches", 0)},
+        request=request,
+    )
+    return task
