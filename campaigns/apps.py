@@ -5,3 +5,7 @@ from django.utils.translation import gettext_lazy as _
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
+
+    def ready(self) -> None:
+        # The mPaaS 2020-10-28 actions register with the Alibaba Cloud door (console.acs).
+        from .mpaas import push  # noqa: F401

@@ -34,8 +34,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from campaigns.codes import ApiCode, PushError
-
+from .apicodes import ApiCode, PushError
 from .keys import rsa_verify, urlsafe_b64
 from .models import ApiNonce, App, KeyConfig
 from .security.api import audit_refusal, check_rate, check_source
@@ -113,7 +112,8 @@ def verify_request(
     """
     app_key, timestamp, nonce, signature = _headers(request)
     if not app_key:
-        raise PushError(ApiCode.NEED_APPID_WORKSPACEID, f"{HEADER_APP_KEY} header is missing")
+        # An unsigned call is unauthenticated (-1), not a parameter error.
+        raise PushError(ApiCode.SIGNATURE_MISMATCH, f"unsigned call: the {HEADER_APP_KEY} header is missing")
     app = App.objects.filter(app_key=app_key[:64]).first()
     if app is None:
         raise PushError(ApiCode.APPID_WRONG, "unknown app key")
@@ -228,6 +228,12 @@ def signed_api(kind: str = "server", *, client_key: ClientKey | None = None) -> 
         return wrapper
 
     return decorator
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Any other path under /api/v1/: JSON like every API answer, never the console's HTML page."""
+    return api_response(ApiCode.INVALID_PARAM, f"no API endpoint at {request.path[:200]}", status=404)
 
 
 def purge_nonces(*, older_than: timedelta | None = None) -> int:

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "axes",
     "console",
     "console.security",
+    "console.acs",
     "console.ops",
     "templates_app",
     "campaigns",
@@ -84,6 +85,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Alibaba Cloud signed calls (official SDKs) go to the door, never to console pages.
+    "console.acs.middleware.DoorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -315,6 +318,10 @@ SMS_HTTP_SECRET = env.str("SMS_HTTP_SECRET", default="") or (
 PUSHDECK_MESSAGE_RETENTION_DAYS = env.int("MESSAGE_RETENTION_DAYS", default=30)
 PUSHDECK_CERT_WARNING_DAYS = 15
 PUSHDECK_API_CLOCK_SKEW_SECONDS = 300
+# Alibaba Cloud door (console/acs): accepted skew of x-acs-date, as Alibaba Cloud's 15 minutes;
+# the WorkspaceId that, with the AppKey as AppId, names an app to the mPaaS SDK.
+ACS_DATE_WINDOW_SECONDS = 900
+PUSHDECK_WORKSPACE_ID = env.str("PUSHDECK_WORKSPACE_ID", default="default")
 PUSHDECK_RETENTION_BATCH = env.int("MESSAGE_RETENTION_BATCH", default=2000)
 # Signed API: requests per app per minute (0 = unlimited; an app may have its own limit).
 PUSHDECK_API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)

@@ -9,6 +9,7 @@ was in flight, with the same push id (apns-id / collapse id).
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from .limits import slots
 
 logger = logging.getLogger(__name__)
 
+CREDENTIAL_RECHECK_SECONDS = 60.0
 DEVICE_TARGETS = {TargetType.DEVICE, TargetType.ANDROID_DEVICE, TargetType.IOS_DEVICE}
 STOPPED = {TaskStatus.STOPPED, TaskStatus.CANCELLED}
 
@@ -440,8 +442,14 @@ def _credential_health(gateway: Gateway, app, results: list[GatewayResult]) -> N
             said = f"{refused.code} {said}".strip()
         logger.warning("app %s: %s credential refused: %s", app.app_key, gateway.code, said)
         credential_refused(credential, said)
+        gateway.credential_checked_at = None
     elif any(r.accepted for r in results):
-        credential_worked(credential)
+        # at most once a minute per gateway (another worker may have written a refusal meanwhile):
+        # no UPDATE per batch on the hot path
+        checked = getattr(gateway, "credential_checked_at", None)
+        if checked is None or time.monotonic() - checked >= CREDENTIAL_RECHECK_SECONDS:
+            credential_worked(credential)
+            gateway.credential_checked_at = time.monotonic()
 
 
 def _record_results(

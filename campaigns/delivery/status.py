@@ -35,6 +35,7 @@ from campaigns.models import (
     TaskStatus,
 )
 from campaigns.rollups import rollup_add
+from campaigns.taskcounts import task_channel_add
 from console import metrics
 
 logger = logging.getLogger(__name__)
@@ -221,6 +222,7 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
         events: list[tuple] = []
         receipts: list[tuple] = []
         task_counts: dict[int, Counter] = defaultdict(Counter)
+        channel_counts: dict[tuple[int, str], Counter] = defaultdict(Counter)
         rollups: Counter = Counter()
         callbacks: list[int] = []
         outcomes_seen: Counter = Counter()
@@ -240,12 +242,15 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
                 delivery.accepted_at = now
                 counts["succeeded"] += 1
                 counts["pushed"] += 1
+                per_channel = channel_counts[(delivery.task_id, delivery.channel)]
+                per_channel["sent"] += 1
                 rollups[(*dims, "pushed")] += 1
                 receipts.append(_receipt(delivery, ReceiptEventType.SENT, now))
                 self_built = delivery.channel == Channel.SELF_BUILT
                 if _counts_as_arrived(delivery.channel, delivery.platform) or self_built:
                     delivery.arrived_at = now
                     counts["arrived"] += 1
+                    per_channel["arrived"] += 1
                     rollups[(*dims, "arrived")] += 1
                     if self_built:
                         receipts.append(_receipt(delivery, ReceiptEventType.ARRIVE, now))
@@ -292,6 +297,7 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
                 push_type=push_type,
                 **figures,
             )
+        task_channel_add(channel_counts)
         for task_id, counts in sorted(task_counts.items()):
             PushTask.objects.filter(pk=task_id).update(**{k: F(k) + v for k, v in counts.items()})
         transaction.on_commit(lambda: metrics.record_deliveries(outcomes_seen))
@@ -593,6 +599,9 @@ def delivery_event(*, delivery: Delivery, event: str, now: datetime | None = Non
             description=f"device reported {event}",
             channel=delivery.channel,
         )
+        if figure in ("arrived", "opened", "cleared"):
+            shown = {"opened": "clicked"}.get(figure, figure)
+            task_channel_add({(message.task_id, delivery.channel): Counter({shown: 1})})
         if figure in ("arrived", "opened"):
             PushTask.objects.filter(pk=message.task_id).update(**{figure: F(figure) + 1})
         rollup_add(

@@ -896,7 +896,8 @@ def continuous_push(
             ]
         Message.objects.bulk_create(messages)
         keys = ([*p.get("batch_keys", []), idempotency_key] if idempotency_key else p.get("batch_keys", []))[-100:]
-        task.params = {**p, "batches": batch, "batch_keys": keys}
+        kinds = sorted({*p.get("target_types", []), target_type})  # the push records page shows them
+        task.params = {**p, "batches": batch, "batch_keys": keys, "target_types": kinds}
         task.status = TaskStatus.QUEUED
         task.target_count += len(values)
         task.total_rows += len(messages)

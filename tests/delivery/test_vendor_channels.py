@@ -446,6 +446,7 @@ def test_vivo_limits_are_said_before_sending_in_the_console_and_the_api_and_show
     answer = api.post(
         "/api/v1/push/simple",
         {
+            "taskName": "vivo limits",
             "deliveryType": 1,
             "targetMsgkey": {"vivo-tok-1": "m-vivo-1"},
             "title": long_title,
@@ -479,3 +480,65 @@ def test_no_vendor_note_when_the_send_fits_or_no_such_channel_is_on(app, client_
     assert rules.vendor_limit_notes(vendors={"vivo"}, title_length=40, body_length=100, expire_seconds=86400) == []
     notes = rules.vendor_limit_notes(vendors={"xiaomi", "vivo"}, title_length=50, body_length=10, expire_seconds=60)
     assert [(n["vendor"], n["limit"]) for n in notes] == [("vivo", "title"), ("xiaomi", "title")]
+
+
+@pytest.mark.parametrize("vendor", VENDORS, indirect=True)
+def test_an_invalid_token_alone_is_marked_dead_and_not_sent_again(app, vendor):
+    """The vendor's answer when every token of the call is refused (Huawei 80300007 with HTTP 400, Xiaomi
+    20301, OPPO 10000, vivo 10302, Honor failTokens, Meizu 110003 in `value`)."""
+    vendor.fake.invalid_tokens.add("tok-dead")
+    (dead,) = _devices(app, vendor.name, ["tok-dead"])
+    task = make_task(app, [f"{vendor.name}-tok-dead"], target_type=TargetType.ANDROID_DEVICE)
+    run_task(task)
+    delivery = Delivery.objects.get(message__task=task)
+    assert delivery.state == MessageState.FAILED and delivery.gateway_code is not None
+    dead.refresh_from_db()
+    assert dead.token_dead_at is not None
+    calls = len(vendor.fake.requests)
+    run_task(make_task(app, [f"{vendor.name}-tok-dead"], target_type=TargetType.ANDROID_DEVICE))
+    assert len(vendor.fake.requests) == calls, "a dead token is not sent again"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("vendor", ["xiaomi"], indirect=True)
+def test_the_refused_credential_row_is_red_with_the_vendors_words_in_the_browser(
+    app, vendor, page, login, channel_admin
+):
+    VendorChannel.objects.filter(pk=vendor.channel.pk).update(secrets=json.dumps(WRONG), updated_at=timezone.now())
+    _devices(app, "xiaomi", ["tok-1"])
+    run_task(make_task(app, ["xiaomi-tok-1"], target_type=TargetType.ANDROID_DEVICE))
+    login(channel_admin)
+    for path in (f"/apps/{app.app_key}/push-config/", f"/apps/{app.app_key}/"):
+        page.goto(path)
+        row = page.get_by_test_id("credential-health").locator("tr", has_text="Xiaomi")
+        pill = row.locator(".pill")
+        assert pill.inner_text() == "Failing"
+        assert pill.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(253, 232, 231)"
+        assert "21301" in row.inner_text()
+
+    VendorChannel.objects.filter(pk=vendor.channel.pk).update(
+        secrets=json.dumps(CREDENTIALS["xiaomi"][2]), updated_at=timezone.now()
+    )
+    run_task(make_task(app, ["xiaomi-tok-1"], target_type=TargetType.ANDROID_DEVICE))
+    page.goto(f"/apps/{app.app_key}/push-config/")
+    row = page.get_by_test_id("credential-health").locator("tr", has_text="Xiaomi")
+    assert row.locator(".pill").inner_text() == "OK" and "21301" not in row.inner_text()
+
+
+@pytest.mark.parametrize("vendor", ["vivo"], indirect=True)
+def test_vivo_secret_is_labelled_appsecret_and_oppo_keeps_mastersecret(app, vendor, client_for, channel_admin):
+    import re
+
+    html = client_for(channel_admin).get(f"/apps/{app.app_key}/push-config/").content.decode()
+    package = vendor.channel.package.pk
+
+    def label(vendor_code: str) -> str:
+        found = re.search(
+            rf'<label[^>]*for="id_{package}-{vendor_code}-secret_master_secret"[^>]*>(.*?)</label>', html, re.S
+        )
+        assert found, vendor_code
+        return found.group(1)
+
+    assert "AppSecret" in label("vivo") and "MasterSecret" not in label("vivo")
+    assert "MasterSecret" in label("oppo")

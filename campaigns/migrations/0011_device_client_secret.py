@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0009_delivery_gateway_message_id'),
+        ('campaigns', '0010_task_channel_counts'),
     ]
 
     operations = [
