@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0010_task_channel_counts'),
+        ('campaigns', '0011_engine_claims_parking_apns_environment'),
     ]
 
     operations = [
