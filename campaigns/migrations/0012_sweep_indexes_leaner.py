@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("campaigns", "0010_task_channel_counts"),
+        ("campaigns", "0011_engine_claims_parking_apns_environment"),
     ]
 
     operations = [
