@@ -8,4 +8,4 @@ class CampaignsConfig(AppConfig):
 
     def ready(self) -> None:
         # The mPaaS 2020-10-28 actions register with the Alibaba Cloud door (console.acs).
-        from .mpaas import push  # noqa: F401
+        from .mpaas import analysis, devices, push, templates  # noqa: F401
