@@ -103,6 +103,7 @@ def make_device(app, device_id=None, *, platform="android", **fields):
     device_id = device_id or uuid.uuid4().hex
     if platform == "ios":
         fields.setdefault("apns_token", fields.pop("token", None) or uuid.uuid4().hex * 2)
+    fields.setdefault("client_secret", f"secret-of-{device_id}")  # as device/report issues one
     return Device.objects.create(app=app, device_id=device_id, platform=platform, **fields)
 
 
