@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("campaigns", "0011_engine_claims_parking_apns_environment"),
+        ("campaigns", "0012_device_client_secret"),
     ]
 
     operations = [
