@@ -23,6 +23,10 @@ from .helpers import SdkError, Sdks, iso
 KINDS = ["tea", "old"]
 
 
+def fmt(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def task_of(body: dict) -> PushTask:
     assert set(body) == {"MessageId", "RequestId"} and body["MessageId"].isdigit()
     return PushTask.objects.get(pk=int(body["MessageId"]))
@@ -224,19 +228,15 @@ def test_stats_by_message_and_app_equal_the_console_figures(app, fleet, sdks, ga
     now = timezone.now()
     start = now.replace(minute=0, second=0, microsecond=0)
     rows = selectors.usage_series(app=app, start=start, end=start + timedelta(hours=1), granularity="hour", tz=UTC)
-    stats = sdks.call(
-        "old",
-        "QueryPushStatByApp",
-        {
-            "AppKey": key,
-            "Granularity": "HOUR",
-            "StartTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "EndTime": iso(hours=1),
-        },
-    )["AppPushStats"]["AppPushStat"]
-    assert [(s["SentCount"], s["ReceivedCount"], s["OpenedCount"], s["DeletedCount"]) for s in stats] == [
-        (r.pushed, r.arrived, r.opened, r.cleared) for r in rows
-    ]
+    for kind in KINDS:
+        stats = sdks.call(
+            kind,
+            "QueryPushStatByApp",
+            {"AppKey": key, "Granularity": "HOUR", "StartTime": fmt(start), "EndTime": fmt(start + timedelta(hours=1))},
+        )["AppPushStats"]["AppPushStat"]
+        assert [
+            (s["Time"], s["SentCount"], s["ReceivedCount"], s["OpenedCount"], s["DeletedCount"]) for s in stats
+        ] == [(fmt(r.bucket), r.pushed, r.arrived, r.opened, r.cleared) for r in rows]
     assert rows and rows[0].arrived == 2
     # The push is where the console shows its own simple pushes: the message list (one row per
     # device), the push records and the analysis; the task list holds multiple and broadcast sends.
@@ -247,16 +247,19 @@ def test_stats_by_message_and_app_equal_the_console_figures(app, fleet, sdks, ga
     records = console.get(f"/apps/{app.app_key}/push-records/").content.decode()
     assert task.name in records
     assert [t.pk for t in selectors.task_queryset(app=app, push_types=(task.push_type,))] == [task.pk]
-    records = sdks.call("tea", "QueryPushRecords", {"AppKey": key, "StartTime": iso(hours=-1), "EndTime": iso(hours=1)})
-    [info] = records["PushInfos"]["PushInfo"]
-    assert (info["MessageId"], info["AppKey"], info["Title"], info["Target"], info["Source"]) == (
-        str(task.pk),
-        key,
-        "Hello",
-        "DEVICE",
-        "API",
-    )
-    assert records["Total"] == 1
+    for kind in KINDS:
+        records = sdks.call(
+            kind, "QueryPushRecords", {"AppKey": key, "StartTime": iso(hours=-1), "EndTime": iso(hours=1)}
+        )
+        [info] = records["PushInfos"]["PushInfo"]
+        assert (info["MessageId"], info["AppKey"], info["Title"], info["Target"], info["Source"]) == (
+            str(task.pk),
+            key,
+            "Hello",
+            "DEVICE",
+            "API",
+        )
+        assert (records["Total"], records["Page"], records["PageSize"]) == (1, 1, 20)
 
 
 def test_mass_push_creates_one_push_per_task(app, fleet, sdks, gateways):
@@ -271,8 +274,9 @@ def test_mass_push_creates_one_push_per_task(app, fleet, sdks, gateways):
     body = sdks.call("old", "MassPush", {"AppKey": key, "PushTasks": tasks})
     assert len(body["MessageIds"]["MessageId"]) == 2
     v2 = [{"Target": {"Type": "DEVICE", "Value": "iphone-1"}, "Notification": {"Title": "A", "Body": "B"}}] * 2
-    assert len(sdks.call("tea", "MassPushV2", {"AppKey": key, "PushTasks": v2})["MessageIds"]) == 2
-    assert PushTask.objects.filter(app=app).count() == 6
+    for kind in KINDS:
+        assert len(sdks.call(kind, "MassPushV2", {"AppKey": key, "PushTasks": v2})["MessageIds"]) == 2
+    assert PushTask.objects.filter(app=app).count() == 8
     for task in PushTask.objects.filter(pk__in=ids):
         run_task(task)
     assert sorted(v for t in PushTask.objects.filter(pk__in=ids) for v in delivered(t, gateways).values()) == [
@@ -321,3 +325,24 @@ def test_the_same_idempotent_token_at_the_same_moment_makes_one_push(app, fleet,
         t.join()
     assert errors == [] and len(set(answers)) == 1
     assert PushTask.objects.filter(app=app).count() == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_long_chinese_notification_fits_in_the_query_string(kind, app, fleet, sdks):
+    """Both SDKs put every parameter in the query: a 200-character CJK body with 800 more in its
+    extension parameters makes a ~10 KB request line, past gunicorn's default limit."""
+    body, detail = "春节大促" * 50, "限时优惠" * 200
+    params = {
+        "AppKey": app.emas_app_key,
+        **PUSH,
+        "Target": "DEVICE",
+        "TargetValue": "iphone-1",
+        "Body": body,
+        "iOSExtParameters": json.dumps({"detail": detail}, ensure_ascii=False),
+    }
+    task = task_of(sdks.call(kind, "Push", params))
+    message = Message.objects.get(task=task)
+    assert message.body == body and message.payload["extras"] == {"detail": detail}
+    with pytest.raises(SdkError) as refused:
+        sdks.call(kind, "Push", {**params, "Body": body + "!"})
+    assert refused.value.code == "InvalidParameter.SINGLE_PUSH_CONTENT_TOO_LONG"
