@@ -206,6 +206,26 @@ class PushTask(models.Model):
         return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
 
 
+class TaskChannelCount(models.Model):
+    """Per send and channel: deliveries sent (accepted), arrived, clicked and cleared.
+
+    Bumped where those delivery timestamps are first set (campaigns.delivery.status), so the
+    push records page reads a few rows per send instead of counting millions of deliveries.
+    Kept, like the task's own counters, when retention deletes the messages.
+    """
+
+    # Covered by the unique constraint, which leads with the task.
+    task = models.ForeignKey(PushTask, on_delete=models.CASCADE, related_name="channel_counts", db_index=False)
+    channel = models.CharField(max_length=10)
+    sent = models.PositiveBigIntegerField(default=0)
+    arrived = models.PositiveBigIntegerField(default=0)
+    clicked = models.PositiveBigIntegerField(default=0)
+    cleared = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "channel"], name="task_channel_count_unique")]
+
+
 class MessageState(models.TextChoices):
     PENDING = "pending", _("Pending")
     QUEUED = "queued", _("Queued")
@@ -280,6 +300,9 @@ class Delivery(models.Model):
     status = models.IntegerField(default=PushStatus.DEVICE_NOT_ONLINE)
     gateway_code = models.IntegerField(null=True, blank=True)
     gateway_reason = models.CharField(max_length=200, blank=True)
+    # The vendor's id of the accepted send (apns-id, FCM name, Huawei / Honor requestId, Xiaomi data.id,
+    # OPPO messageId, vivo taskId, Meizu msgId): what the vendor's support asks for.
+    gateway_message_id = models.CharField(max_length=100, blank=True, default="", db_default="")
     # Sent as apns-id / collapse id so a re-send after a crash shows one notification.
     push_id = models.UUIDField(default=uuid.uuid4, editable=False)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -136,11 +136,13 @@ def uploads_expire(*, now: datetime | None = None) -> int:
 @shared_task(acks_late=True)
 def purge_old_messages() -> int:
     """Beat, daily: message retention, unsent checked files, spent API nonces and old API rate windows."""
+    from console.acs.door import purge_nonces as purge_door_nonces
     from console.apisign import purge_nonces
     from console.security.api import purge_rate_windows
 
     result = messages_purge()
     uploads_expire()
     purge_nonces()
+    purge_door_nonces()
     purge_rate_windows(before=timezone.now() - timedelta(hours=1))
     return result.messages

@@ -34,8 +34,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from campaigns.codes import ApiCode, PushError
-
+from .apicodes import ApiCode, PushError
 from .keys import rsa_verify, urlsafe_b64
 from .models import ApiNonce, App, KeyConfig
 from .security.api import audit_refusal, check_rate, check_source

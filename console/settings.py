@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "axes",
     "console",
     "console.security",
+    "console.acs",
     "console.ops",
     "templates_app",
     "campaigns",
@@ -84,6 +85,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Alibaba Cloud signed calls (official SDKs) go to the door, never to console pages.
+    "console.acs.middleware.DoorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -293,6 +296,11 @@ PUSHDECK_SLOT_LEASE_SECONDS = env.float("PUSHDECK_SLOT_LEASE_SECONDS", default=3
 PUSHDECK_SLOT_RETRY_SECONDS = env.float("PUSHDECK_SLOT_RETRY_SECONDS", default=1.0)
 PUSHDECK_CALLBACK_MAX_ATTEMPTS = env.int("PUSHDECK_CALLBACK_MAX_ATTEMPTS", default=6)
 PUSHDECK_CALLBACK_RETRY_BASE_SECONDS = env.float("PUSHDECK_CALLBACK_RETRY_BASE_SECONDS", default=10.0)
+# Receipts: batch size per task, POSTs in flight per batch, batches per app at once (whole fleet).
+PUSHDECK_CALLBACK_BATCH = env.int("PUSHDECK_CALLBACK_BATCH", default=200)
+PUSHDECK_CALLBACK_CONCURRENCY = env.int("PUSHDECK_CALLBACK_CONCURRENCY", default=16)
+PUSHDECK_CALLBACK_APP_TASKS = env.int("PUSHDECK_CALLBACK_APP_TASKS", default=2)
+PUSHDECK_CALLBACK_TIMEOUT = env.float("PUSHDECK_CALLBACK_TIMEOUT", default=10.0)
 PUSHDECK_STUCK_SECONDS = env.int("PUSHDECK_STUCK_SECONDS", default=900)
 PUSHDECK_POLL_MAX_WAIT = env.float("PUSHDECK_POLL_MAX_WAIT", default=25.0)
 PUSHDECK_POLL_INTERVAL = env.float("PUSHDECK_POLL_INTERVAL", default=0.5)
@@ -307,6 +315,10 @@ SMS_HTTP_SECRET = env.str("SMS_HTTP_SECRET", default="") or (
 PUSHDECK_MESSAGE_RETENTION_DAYS = env.int("MESSAGE_RETENTION_DAYS", default=30)
 PUSHDECK_CERT_WARNING_DAYS = 15
 PUSHDECK_API_CLOCK_SKEW_SECONDS = 300
+# Alibaba Cloud door (console/acs): accepted skew of x-acs-date, as Alibaba Cloud's 15 minutes;
+# the WorkspaceId that, with the AppKey as AppId, names an app to the mPaaS SDK.
+ACS_DATE_WINDOW_SECONDS = 900
+PUSHDECK_WORKSPACE_ID = env.str("PUSHDECK_WORKSPACE_ID", default="default")
 PUSHDECK_RETENTION_BATCH = env.int("MESSAGE_RETENTION_BATCH", default=2000)
 # Signed API: requests per app per minute (0 = unlimited; an app may have its own limit).
 PUSHDECK_API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
@@ -333,6 +345,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # httpx logs every request at INFO: one line per receipt, with its signature in the URL.
+        "httpx": {"level": "WARNING"},
         "django.request": {"filters": ["one_line_403"]},
         "django.security": {"filters": ["one_line_403"]},
     },

@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -33,6 +33,7 @@ from campaigns.models import (
     TaskStatus,
     UserBinding,
 )
+from console.health import credential_refused, credential_worked
 
 from . import status
 from .channels import ChannelPlan, get_gateway, ios_send_block_reason
@@ -397,8 +398,19 @@ def _send(app, plan: ChannelPlan, deliveries: list[OpenDelivery], *, final_attem
     return retry
 
 
+def engine_batch_size(gateway: Gateway) -> int:
+    """Pushes per send_batch call: PUSHDECK_GATEWAY_BATCH, made a whole number of the vendor's requests
+    for gateways that send many tokens per request (Meizu: 100 push ids), so 250 devices are 3 requests
+    whatever the setting."""
+    size = max(1, settings.PUSHDECK_GATEWAY_BATCH)
+    limit = int(getattr(gateway, "batch_limit", 0) or 0)
+    if limit > 1:
+        size = max(limit, size - size % limit)
+    return size
+
+
 def _send_group(gateway: Gateway, app, group: list[OpenDelivery], retry: ChunkRetry, *, final_attempt: bool) -> None:
-    size = settings.PUSHDECK_GATEWAY_BATCH
+    size = engine_batch_size(gateway)
     for start in range(0, len(group), size):
         batch = group[start : start + size]
         pushes = [outgoing_push(d, app) for d in batch]
@@ -406,14 +418,30 @@ def _send_group(gateway: Gateway, app, group: list[OpenDelivery], retry: ChunkRe
         try:
             results = gateway.send_batch(pushes)
         except GatewayError as exc:
-            if exc.config_error:
-                logger.warning("app %s: %s credential refused: %s", app.app_key, gateway.code, exc.reason)
             results = [GatewayResult.from_error(exc)] * len(batch)
         except Exception as exc:  # a crashing gateway must not lose the chunk: retry it
             logger.exception("gateway %s failed", gateway.code)
             results = [GatewayResult(accepted=False, reason=f"gateway error: {type(exc).__name__}", permanent=False)]
             results *= len(batch)
+        _credential_health(gateway, app, results)
         _record_results(batch, results, retry, final_attempt=final_attempt)
+
+
+def _credential_health(gateway: Gateway, app, results: list[GatewayResult]) -> None:
+    """A refusal of the credential is written on it (the push-configuration page and the overview show it
+    red with the vendor's words); an accepted send clears it."""
+    credential = getattr(gateway, "credential", None)
+    if credential is None or not results:
+        return
+    refused = next((r for r in results if r.config_error), None)
+    if refused is not None:
+        said = refused.reason or (f"HTTP {refused.http_status}" if refused.http_status else "")
+        if refused.code is not None and str(refused.code) not in said:
+            said = f"{refused.code} {said}".strip()
+        logger.warning("app %s: %s credential refused: %s", app.app_key, gateway.code, said)
+        credential_refused(credential, said)
+    elif any(r.accepted for r in results):
+        credential_worked(credential)
 
 
 def _record_results(
@@ -422,13 +450,26 @@ def _record_results(
     final: list[status.Outcome] = []
     again: list[status.Outcome] = []
     dead: dict[str, list[int]] = defaultdict(list)
+    now = timezone.now()
     for d, r in zip(batch, results, strict=True):
         reason = r.reason or (f"HTTP {r.http_status}" if r.http_status else "")
+        mid = r.gateway_message_id
         if r.accepted:
-            final.append(status.Outcome(d.pk, MessageState.ACCEPTED, PushStatus.ACKED, r.code, reason))
+            final.append(status.Outcome(d.pk, MessageState.ACCEPTED, PushStatus.ACKED, r.code, reason, mid))
             continue
         code = r.code if r.code is not None else PushStatus.NONE
-        outcome = status.Outcome(d.pk, MessageState.FAILED, code, r.code, reason)
+        outcome = status.Outcome(d.pk, MessageState.FAILED, code, r.code, reason, mid)
+        expires_at = d.message.expires_at
+        if not r.permanent and r.retry_after and now + timedelta(seconds=r.retry_after) >= expires_at:
+            # A quota wait (e.g. vivo's daily quota until tomorrow) longer than the message's validity:
+            # never parked past it; it ends expired, saying why.
+            retry_at = timezone.localtime(now + timedelta(seconds=r.retry_after))
+            why = (
+                f"{reason or code}; next try allowed at {retry_at:%Y-%m-%d %H:%M %Z}, "
+                f"after the message expires at {timezone.localtime(expires_at):%Y-%m-%d %H:%M %Z}"
+            )
+            final.append(status.Outcome(d.pk, MessageState.EXPIRED, code, r.code, why, mid))
+            continue
         if not r.permanent and not final_attempt:
             again.append(outcome)
             retry.delivery_ids.append(d.pk)

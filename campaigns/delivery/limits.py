@@ -79,6 +79,23 @@ def slots(app_id: int, channel: str):
             client.zrem(key, token)
 
 
+@contextmanager
+def receipt_slot(app_id: int):
+    """Hold one of the app's receipt batch slots (PUSHDECK_CALLBACK_APP_TASKS), or raise SlotsBusy."""
+    client = _redis()
+    if client is None:
+        yield
+        return
+    key = f"pushdeck:slots:receipts:{app_id}"
+    token = _acquire(client, key, settings.PUSHDECK_CALLBACK_APP_TASKS, float(settings.PUSHDECK_SLOT_LEASE_SECONDS))
+    if token is None:
+        raise SlotsBusy(key)
+    try:
+        yield
+    finally:
+        client.zrem(key, token)
+
+
 def slots_in_use(app_id: int, channel: str | None = None) -> int:
     client = _redis()
     if client is None:

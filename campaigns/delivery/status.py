@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -34,6 +35,7 @@ from campaigns.models import (
     TaskStatus,
 )
 from campaigns.rollups import rollup_add
+from campaigns.taskcounts import task_channel_add
 from console import metrics
 
 logger = logging.getLogger(__name__)
@@ -105,6 +107,7 @@ class Outcome:
     status: int
     gateway_code: int | None = None
     reason: str = ""
+    message_id: str = ""  # the vendor's message id, when it gave one
 
 
 def _desc(status: int, code: int | None, reason: str) -> str:
@@ -158,21 +161,31 @@ class _Recorded:
     status: int = 0
     gateway_code: int | None = None
     gateway_reason: str = ""
+    gateway_message_id: str = ""
 
 
 def _set_recorded(rows: list[_Recorded], now: datetime) -> None:
     """One UPDATE from arrays for the recorded deliveries (elsewhere than PostgreSQL: bulk_update)."""
     if connection.vendor != "postgresql":
-        fields = ["state", "status", "gateway_code", "gateway_reason", "accepted_at", "arrived_at"]
+        fields = [
+            "state",
+            "status",
+            "gateway_code",
+            "gateway_reason",
+            "gateway_message_id",
+            "accepted_at",
+            "arrived_at",
+        ]
         objs = [Delivery(pk=r.pk, updated_at=now, **{f: getattr(r, f) for f in fields}) for r in rows]
         Delivery.objects.bulk_update(objs, [*fields, "updated_at"])
         return
     table = Delivery._meta.db_table
     sql = (
         f'UPDATE "{table}" AS t SET state = v.state, status = v.status, gateway_code = v.code, '
-        "gateway_reason = v.reason, updated_at = %s, accepted_at = v.accepted, arrived_at = v.arrived "
-        "FROM unnest(%s::bigint[], %s::varchar[], %s::integer[], %s::integer[], %s::varchar[], "
-        "%s::timestamptz[], %s::timestamptz[]) AS v(id, state, status, code, reason, accepted, arrived) "
+        "gateway_reason = v.reason, gateway_message_id = COALESCE(NULLIF(v.mid, ''), t.gateway_message_id), "
+        "updated_at = %s, accepted_at = v.accepted, arrived_at = v.arrived "
+        "FROM unnest(%s::bigint[], %s::varchar[], %s::integer[], %s::integer[], %s::varchar[], %s::varchar[], "
+        "%s::timestamptz[], %s::timestamptz[]) AS v(id, state, status, code, reason, mid, accepted, arrived) "
         "WHERE t.id = v.id"
     )
     params = [
@@ -182,6 +195,7 @@ def _set_recorded(rows: list[_Recorded], now: datetime) -> None:
         [int(r.status) for r in rows],
         [r.gateway_code for r in rows],
         [r.gateway_reason for r in rows],
+        [r.gateway_message_id for r in rows],
         [r.accepted_at for r in rows],
         [r.arrived_at for r in rows],
     ]
@@ -208,6 +222,7 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
         events: list[tuple] = []
         receipts: list[tuple] = []
         task_counts: dict[int, Counter] = defaultdict(Counter)
+        channel_counts: dict[tuple[int, str], Counter] = defaultdict(Counter)
         rollups: Counter = Counter()
         callbacks: list[int] = []
         outcomes_seen: Counter = Counter()
@@ -220,18 +235,22 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
             delivery.status = outcome.status
             delivery.gateway_code = outcome.gateway_code
             delivery.gateway_reason = outcome.reason[:200]
+            delivery.gateway_message_id = outcome.message_id[:100]
             counts = task_counts[delivery.task_id]
             dims = (delivery.app_id, delivery.push_type, delivery.channel, delivery.platform, delivery.app_version)
             if outcome.state == MessageState.ACCEPTED:
                 delivery.accepted_at = now
                 counts["succeeded"] += 1
                 counts["pushed"] += 1
+                per_channel = channel_counts[(delivery.task_id, delivery.channel)]
+                per_channel["sent"] += 1
                 rollups[(*dims, "pushed")] += 1
                 receipts.append(_receipt(delivery, ReceiptEventType.SENT, now))
                 self_built = delivery.channel == Channel.SELF_BUILT
                 if _counts_as_arrived(delivery.channel, delivery.platform) or self_built:
                     delivery.arrived_at = now
                     counts["arrived"] += 1
+                    per_channel["arrived"] += 1
                     rollups[(*dims, "arrived")] += 1
                     if self_built:
                         receipts.append(_receipt(delivery, ReceiptEventType.ARRIVE, now))
@@ -278,6 +297,7 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
                 push_type=push_type,
                 **figures,
             )
+        task_channel_add(channel_counts)
         for task_id, counts in sorted(task_counts.items()):
             PushTask.objects.filter(pk=task_id).update(**{k: F(k) + v for k, v in counts.items()})
         transaction.on_commit(lambda: metrics.record_deliveries(outcomes_seen))
@@ -328,9 +348,11 @@ def _enqueue_callbacks(app_id: int, delivery_ids: list[int]) -> None:
     keys = KeyConfig.objects.filter(app_id=app_id).only("callback_enabled", "callback_url").first()
     if keys is None or not keys.callback_enabled or not keys.callback_url:
         return
-    from .tasks import send_receipt
+    from .tasks import send_receipts
 
-    transaction.on_commit(lambda: [send_receipt.delay(pk) for pk in delivery_ids])
+    size = settings.PUSHDECK_CALLBACK_BATCH
+    batches = [delivery_ids[i : i + size] for i in range(0, len(delivery_ids), size)]
+    transaction.on_commit(lambda: [send_receipts.delay(app_id, batch) for batch in batches])
 
 
 def deliveries_mark_sending(delivery_ids: Iterable[int], *, now: datetime | None = None) -> None:
@@ -577,6 +599,9 @@ def delivery_event(*, delivery: Delivery, event: str, now: datetime | None = Non
             description=f"device reported {event}",
             channel=delivery.channel,
         )
+        if figure in ("arrived", "opened", "cleared"):
+            shown = {"opened": "clicked"}.get(figure, figure)
+            task_channel_add({(message.task_id, delivery.channel): Counter({shown: 1})})
         if figure in ("arrived", "opened"):
             PushTask.objects.filter(pk=message.task_id).update(**{figure: F(figure) + 1})
         rollup_add(

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from . import dispatch, receipts, selfbuilt, sms
-from .limits import SlotsBusy
+from .limits import SlotsBusy, receipt_slot
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ __all__ = [
     "deliver_user_bound",
     "dispatch_task",
     "send_receipt",
+    "send_receipts",
 ]
 
 
@@ -122,28 +123,39 @@ def deliver_sms_sweep() -> int:
     return len(ids)
 
 
-@shared_task(
-    bind=True,
-    name="campaigns.delivery.tasks.send_receipt",
-    acks_late=True,
-    max_retries=settings.PUSHDECK_CALLBACK_MAX_ATTEMPTS - 1,
-)
-def send_receipt(self, delivery_id: int) -> bool:
-    """POST the receipt; retry with backoff; every attempt is logged."""
-    ok = receipts.receipt_post(delivery_id=delivery_id, attempt=self.request.retries + 1)
-    if ok is False:
-        if self.request.retries >= self.max_retries:
-            from campaigns.models import Delivery
+@shared_task(name="campaigns.delivery.tasks.send_receipts", acks_late=True)
+def send_receipts(app_id: int, delivery_ids: list[int], attempt: int = 1) -> int:
+    """POST one batch of an app's receipts; failures come back with backoff; every attempt is logged."""
+    try:
+        with receipt_slot(app_id):
+            result = receipts.receipts_send(app_id=app_id, delivery_ids=delivery_ids, attempt=attempt)
+    except SlotsBusy:
+        # The app already has its share of receipt workers (a slow endpoint): others go first.
+        send_receipts.apply_async(args=(app_id, delivery_ids, attempt), countdown=settings.PUSHDECK_SLOT_RETRY_SECONDS)
+        return 0
+    later = backoff(attempt - 1, base=settings.PUSHDECK_CALLBACK_RETRY_BASE_SECONDS)
+    if result.failed:
+        send_receipts.apply_async(args=(app_id, result.failed, attempt + 1), countdown=later)
+    if result.untried:
+        send_receipts.apply_async(args=(app_id, result.untried, attempt), countdown=later)
+    if result.gave_up:
+        from campaigns.models import Delivery
 
-            from .status import timeline_note
+        from .status import timeline_note
 
-            delivery = Delivery.objects.filter(pk=delivery_id).values_list("message_id", flat=True).first()
-            if delivery:
-                timeline_note(
-                    message_id=delivery,
-                    delivery_id=delivery_id,
-                    description=f"callback gave up after {self.request.retries + 1} attempts",
-                )
-            return False
-        raise self.retry(countdown=backoff(self.request.retries, base=settings.PUSHDECK_CALLBACK_RETRY_BASE_SECONDS))
-    return bool(ok)
+        for pk, message_id in Delivery.objects.filter(pk__in=result.gave_up).values_list("pk", "message_id"):
+            timeline_note(
+                message_id=message_id, delivery_id=pk, description=f"callback gave up after {attempt} attempts"
+            )
+    return len(result.sent)
+
+
+@shared_task(name="campaigns.delivery.tasks.send_receipt", acks_late=True)
+def send_receipt(delivery_id: int) -> int:
+    """One receipt queued by an earlier release: sent as a batch of one."""
+    from campaigns.models import Delivery
+
+    app_id = Delivery.objects.filter(pk=delivery_id).values_list("message__app_id", flat=True).first()
+    if app_id is None:
+        return 0
+    return send_receipts(app_id, [delivery_id])

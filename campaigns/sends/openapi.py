@@ -153,7 +153,19 @@ def document() -> dict:
             "resultMsg": {"type": "string"},
             "requestId": {"type": "string"},
             "detail": {"type": "string"},
-            "pushResult": {"type": "object"},
+            "pushResult": {
+                "type": "object",
+                "properties": {
+                    "vendorNotes": {
+                        "type": "array",
+                        "description": "Present when a switched-on vendor channel allows less than asked (vivo keeps "
+                        "a message one day at most, title 40 / text 100 characters; Xiaomi title 49 / text 127): "
+                        "vendor, limit (title, body, validity), asked, max and a text. The message is sent within "
+                        "the vendor's limit.",
+                        "items": {"type": "object"},
+                    }
+                },
+            },
         },
     }
     params = [

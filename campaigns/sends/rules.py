@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from campaigns.codes import ApiCode, PushError
 from campaigns.models import Message
@@ -155,3 +156,42 @@ def ios_block_reason(app) -> str:
     except ImportError:
         return ""
     return ios_send_block_reason(app) or ""
+
+
+# Vendor limits smaller than what a send may ask (GATEWAYS.md). The gateways keep within them (vivo keeps
+# a message one day at most and cuts longer texts); the console preview, the task page and the API say so
+# before anything goes out. Meizu's 100 push ids per request need no note: the engine splits.
+VENDOR_LIMITS: dict[str, dict[str, int]] = {
+    "vivo": {"title": 40, "body": 100, "validity": 86400},
+    "xiaomi": {"title": 49, "body": 127},
+}
+VENDOR_NAMES = {"vivo": "vivo", "xiaomi": "Xiaomi"}
+
+
+def vendor_limit_notes(*, vendors, title_length: int, body_length: int, expire_seconds: int) -> list[dict]:
+    """Where a vendor channel the send may go through allows less than asked: one note per vendor and limit
+    ({"vendor", "limit": title|body|validity, "asked", "max"}), stored with the task and shown as text."""
+    asked = {"title": title_length, "body": body_length, "validity": expire_seconds}
+    notes = []
+    for vendor in sorted(set(vendors) & VENDOR_LIMITS.keys()):
+        for limit, most in VENDOR_LIMITS[vendor].items():
+            if asked[limit] > most:
+                notes.append({"vendor": vendor, "limit": limit, "asked": asked[limit], "max": most})
+    return notes
+
+
+def vendor_note_text(note: dict) -> str:
+    """A stored note in the reader's language."""
+    values = {"vendor": VENDOR_NAMES.get(note["vendor"], note["vendor"]), "asked": note["asked"], "max": note["max"]}
+    if note["limit"] == "title":
+        text = gettext("%(vendor)s shows at most %(max)s characters of the title; this one has %(asked)s: it is cut.")
+    elif note["limit"] == "body":
+        text = gettext("%(vendor)s shows at most %(max)s characters of the text; this one has %(asked)s: it is cut.")
+    else:
+        values["asked_hours"] = round(note["asked"] / 3600, 1)
+        values["max_hours"] = note["max"] // 3600
+        text = gettext(
+            "%(vendor)s keeps a message at most %(max_hours)s hours: devices reached through %(vendor)s get it "
+            "only within %(max_hours)s of the %(asked_hours)s hours asked."
+        )
+    return text % values

@@ -133,6 +133,26 @@ def _platform_of(target_type: str, platform: str) -> str:
     return platform
 
 
+def vendor_notes(*, app: App, spec: SendSpec, messages: list[dict]) -> list[dict]:
+    """The vendor limits this send goes beyond (rules.vendor_limit_notes): only for the app's switched-on vendor
+    channels, and not for iOS or self-built-only sends. One query."""
+    from console.models import VendorChannel
+
+    if spec.silent or spec.channel == "selfbuilt" or not messages:
+        return []
+    if all(m.get("platform") == Platform.IOS for m in messages):
+        return []
+    vendors = set(VendorChannel.objects.filter(app=app, enabled=True).values_list("vendor", flat=True))
+    if not vendors:
+        return []
+    return rules.vendor_limit_notes(
+        vendors=vendors,
+        title_length=max(len(m.get("title") or "") for m in messages),
+        body_length=max(len(m.get("body") or "") for m in messages),
+        expire_seconds=spec.expire_seconds,
+    )
+
+
 def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None) -> list[dict]:
     """Check every rule and render every message. Returns message dicts (nothing saved)."""
     now = now or timezone.now()
@@ -328,6 +348,7 @@ def send_submit(
                     "values": spec.values,
                     "expire_seconds": spec.expire_seconds,
                     "payload": spec.payload(url=spec.url),
+                    "vendor_notes": vendor_notes(app=app, spec=spec, messages=messages),
                 },
                 status=_initial_status(
                     app,
@@ -875,7 +896,8 @@ def continuous_push(
             ]
         Message.objects.bulk_create(messages)
         keys = ([*p.get("batch_keys", []), idempotency_key] if idempotency_key else p.get("batch_keys", []))[-100:]
-        task.params = {**p, "batches": batch, "batch_keys": keys}
+        kinds = sorted({*p.get("target_types", []), target_type})  # the push records page shows them
+        task.params = {**p, "batches": batch, "batch_keys": keys, "target_types": kinds}
         task.status = TaskStatus.QUEUED
         task.target_count += len(values)
         task.total_rows += len(messages)

@@ -19,7 +19,7 @@ from campaigns.payloads import preview as payload_preview
 from console.models import App, Perm
 from console.permissions import app_permission
 
-from . import forms, services
+from . import forms, rules, services
 from .openapi import document
 from .uploads import limit_uploads
 
@@ -52,7 +52,13 @@ def _preview(form: forms.SendForm) -> dict:
         topic=form.app.ios_bundle_id,
         extras=p["extras"],
     )
-    return {"message": first, "payloads": payload_preview(push), "count": len(form.messages)}
+    notes = services.vendor_notes(app=form.app, spec=form.spec, messages=form.messages)
+    return {
+        "message": first,
+        "payloads": payload_preview(push),
+        "count": len(form.messages),
+        "vendor_notes": [rules.vendor_note_text(n) for n in notes],
+    }
 
 
 @app_permission(Perm.SEND)
@@ -266,6 +272,7 @@ def send_task(request: HttpRequest, app: App, task_id: int) -> HttpResponse:
         if task.push_type == PushType.CONTINUOUS and task.status not in (TaskStatus.STOPPED, TaskStatus.CANCELLED)
         else None,
         "now": timezone.now(),
+        "vendor_notes": [rules.vendor_note_text(n) for n in (task.params or {}).get("vendor_notes") or []],
     }
     if request.htmx:
         return render(request, "campaigns/sends/_task_status.html", context)

@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.codes import ApiCode, PushError
+from console.apicodes import ApiCode, PushError
 from console.audit import audit_record
 from console.models import App
 

@@ -293,6 +293,8 @@ def test_continuous_push_create_then_batches(api, app):
     assert task.status == TaskStatus.QUEUED and task.messages.count() == 3
     alias_msg = task.messages.get(target_type="alias")
     assert alias_msg.payload["target_values"] == ["x"] and alias_msg.title == "T"
+    # The send notes its batches' target types: the push records page names them without its messages.
+    assert task.params["target_types"] == ["alias", "device"]
     too_many = api.post("/api/v1/push/continuous", {"messageId": msg_id, "targetValue": [str(i) for i in range(1001)]})
     assert too_many.json()["resultCode"] == 3055
 

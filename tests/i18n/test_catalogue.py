@@ -20,6 +20,7 @@ ALLOWED = {
     "Pushdeck",
     "AppKey",
     "AppSecret",
+    "AccessKey ID",
     "APNs",
     "FCM",
     "Huawei",

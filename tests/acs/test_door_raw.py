@@ -1,0 +1,55 @@
+"""The door seen by a raw ACS3 client: every refusal is the SDK-readable error and creates nothing;
+console pages are not disturbed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from campaigns.models import PushTask
+from console.acs.models import AccessKey, DoorNonce
+from console.models import AuditEntry
+from tests.acs.helpers import RawClient
+
+pytestmark = pytest.mark.django_db
+
+
+def test_console_pages_are_not_disturbed(client, app, marketer):
+    assert client.get("/")["Location"].startswith("/accounts/login/")  # as before
+    assert client.post("/", {"AppId": "x"}).status_code in (302, 403, 405)
+    client.force_login(marketer)
+    assert client.get("/")["Location"] == f"/apps/{app.app_key}/"
+    assert client.get(f"/apps/{app.app_key}/").status_code == 200
+
+
+def test_refusals_through_a_raw_client(client, app, marketer_key):
+    raw = RawClient(client, marketer_key)
+    params = {"AppId": app.app_key, "WorkspaceId": "default", "DeliveryType": "1", "Title": "t", "Content": "c"}
+    params["TargetMsgkey"] = json.dumps({"d1": "raw-1"})
+
+    # A body changed after signing.
+    body = raw.post("PushSimple", params, send_body=b"AppId=" + app.app_key.encode() + b"&Title=evil")
+    assert (body.status_code, body.json()["Code"]) == (400, "SignatureDoesNotMatch")
+    assert "server string to sign is:ACS3-HMAC-SHA256\n" in body.json()["Message"]
+    # A date out of the 15 minute window.
+    stale = raw.post("PushSimple", params, date="2020-01-01T00:00:00Z")
+    assert (stale.status_code, stale.json()["Code"]) == (400, "InvalidTimeStamp.Expired")
+    # A replayed nonce.
+    first = raw.post("PushSimple", params, nonce="same-nonce")
+    assert first.status_code == 200 and first.json()["ResultCode"] == "100"
+    again = raw.post("PushSimple", {**params, "TargetMsgkey": json.dumps({"d1": "raw-2"})}, nonce="same-nonce")
+    assert (again.status_code, again.json()["Code"]) == (400, "SignatureNonceUsed")
+    assert PushTask.objects.count() == 1 and DoorNonce.objects.count() == 1
+    # Unknown action and version.
+    assert raw.post("PushNothing", params).json()["Code"] == "InvalidAction.NotFound"
+    assert raw.post("PushSimple", params, version="2019-08-21").json()["Code"] == "InvalidVersion"
+    # A disabled key, then a deleted one.
+    AccessKey.objects.filter(pk=marketer_key.pk).update(enabled=False)
+    disabled = raw.post("PushSimple", {**params, "TargetMsgkey": json.dumps({"d1": "raw-3"})})
+    assert (disabled.status_code, disabled.json()["Code"]) == (403, "InvalidAccessKeyId.Inactive")
+    AccessKey.objects.filter(pk=marketer_key.pk).delete()
+    deleted = raw.post("PushSimple", {**params, "TargetMsgkey": json.dumps({"d1": "raw-4"})})
+    assert (deleted.status_code, deleted.json()["Code"]) == (404, "InvalidAccessKeyId.NotFound")
+    assert PushTask.objects.count() == 1
+    assert AuditEntry.objects.filter(action="door.refused", summary__code="SignatureDoesNotMatch").exists()
