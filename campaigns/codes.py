@@ -17,6 +17,11 @@ class PushStatus(models.IntegerChoices):
     DEVICE_NOT_ONLINE = 0, _("Waiting for the device to come online or to acknowledge")
     NO_BIND_INFO = 1, _("No device is bound to this user")
     ACKED = 2, _("Acknowledged (device acked or gateway accepted)")
+    # The engine's own final codes, for the ends the SPEC has no number for.
+    TOKEN_DEAD = 3, _("Not sent: a gateway reported the device token as dead")
+    CANCELLED = 4, _("Cancelled: the send was stopped before this message was sent")
+    RETRIES_EXHAUSTED = 5, _("The gateway failed every retry")
+    GATEWAY_REFUSED = 6, _("The gateway refused the message")
     NONE = 99999999, _("Unknown")
 
 

@@ -61,6 +61,11 @@ class TargetType(models.TextChoices):
     ALL = "all", _("All devices")
 
 
+class ApnsEnvironment(models.TextChoices):
+    PRODUCTION = "production", _("Production")
+    DEVELOPMENT = "development", _("Development")
+
+
 class Device(models.Model):
     app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="devices")
     device_id = models.CharField(_("device id"), max_length=128)
@@ -71,6 +76,10 @@ class Device(models.Model):
     vendor = models.CharField(max_length=10, blank=True)
     vendor_token = models.CharField(max_length=512, blank=True)
     apns_token = models.CharField(max_length=200, blank=True)
+    # The APNs environment of the build that registered the token ("" = not reported: production).
+    apns_environment = models.CharField(
+        _("APNs environment"), max_length=12, choices=ApnsEnvironment.choices, blank=True
+    )
     fcm_token = models.CharField(max_length=512, blank=True)
     app_version = models.CharField(max_length=40, blank=True)
     account = models.CharField(max_length=128, blank=True)
@@ -263,6 +272,9 @@ class Message(models.Model):
     status_desc = models.CharField(max_length=300, blank=True)
     status_changed_at = models.DateTimeField(default=timezone.now)
     channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
+    # A fan-out message (account, alias, tag, everyone): how many devices the dispatch resolved.
+    # It is final once that many deliveries exist and are final.
+    fanout_devices = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -306,6 +318,8 @@ class Delivery(models.Model):
     # Sent as apns-id / collapse id so a re-send after a crash shows one notification.
     push_id = models.UUIDField(default=uuid.uuid4, editable=False)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # A retry further away than the broker can hold a countdown: the beat sweep queues it then.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     accepted_at = models.DateTimeField(null=True, blank=True)
@@ -325,6 +339,13 @@ class Delivery(models.Model):
                 name="delivery_open_by_message",
                 condition=models.Q(state__in=["pending", "queued", "sending", "waiting"]),
             ),
+            # The sweeps: parked retries that are due, and claims of workers that died mid-send.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_parked",
+                condition=models.Q(next_attempt_at__isnull=False),
+            ),
+            models.Index(fields=["updated_at"], name="delivery_sending", condition=models.Q(state="sending")),
         ]
 
 

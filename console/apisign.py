@@ -97,7 +97,8 @@ def verify_request(request: HttpRequest, *, kind: str, now_ms: int | None = None
     """Authenticate a signed call. kind="server" (RSA) or "client" (HMAC under the AppSecret)."""
     app_key, timestamp, nonce, signature = _headers(request)
     if not app_key:
-        raise PushError(ApiCode.NEED_APPID_WORKSPACEID, f"{HEADER_APP_KEY} header is missing")
+        # An unsigned call is unauthenticated (-1), not a parameter error.
+        raise PushError(ApiCode.SIGNATURE_MISMATCH, f"unsigned call: the {HEADER_APP_KEY} header is missing")
     app = App.objects.filter(app_key=app_key[:64]).first()
     if app is None:
         raise PushError(ApiCode.APPID_WRONG, "unknown app key")
@@ -207,6 +208,12 @@ def signed_api(kind: str = "server") -> Callable:
         return wrapper
 
     return decorator
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Any other path under /api/v1/: JSON like every API answer, never the console's HTML page."""
+    return api_response(ApiCode.INVALID_PARAM, f"no API endpoint at {request.path[:200]}", status=404)
 
 
 def purge_nonces(*, older_than: timedelta | None = None) -> int:

@@ -37,6 +37,10 @@ app.conf.beat_schedule["delivery-expire-sweep"] = {
     "task": "campaigns.delivery.tasks.deliver_expire_sweep",
     "schedule": 60.0,
 }
+app.conf.beat_schedule["delivery-parked-sweep"] = {
+    "task": "campaigns.delivery.tasks.deliver_parked_sweep",
+    "schedule": 30.0,
+}
 app.conf.beat_schedule["delivery-sms-fallback-sweep"] = {
     "task": "campaigns.delivery.tasks.deliver_sms_sweep",
     "schedule": 30.0,

@@ -302,6 +302,11 @@ PUSHDECK_CALLBACK_CONCURRENCY = env.int("PUSHDECK_CALLBACK_CONCURRENCY", default
 PUSHDECK_CALLBACK_APP_TASKS = env.int("PUSHDECK_CALLBACK_APP_TASKS", default=2)
 PUSHDECK_CALLBACK_TIMEOUT = env.float("PUSHDECK_CALLBACK_TIMEOUT", default=10.0)
 PUSHDECK_STUCK_SECONDS = env.int("PUSHDECK_STUCK_SECONDS", default=900)
+# A retry further away than this waits in the database (next_attempt_at), not as a broker
+# countdown: keep it well below CELERY_VISIBILITY_TIMEOUT.
+PUSHDECK_PARK_AFTER_SECONDS = env.float("PUSHDECK_PARK_AFTER_SECONDS", default=300.0)
+# A delivery claimed for sending longer ago than this belongs to a worker that died: re-opened.
+PUSHDECK_CLAIM_TIMEOUT_SECONDS = env.float("PUSHDECK_CLAIM_TIMEOUT_SECONDS", default=600.0)
 PUSHDECK_POLL_MAX_WAIT = env.float("PUSHDECK_POLL_MAX_WAIT", default=25.0)
 PUSHDECK_POLL_INTERVAL = env.float("PUSHDECK_POLL_INTERVAL", default=0.5)
 SMS_PROVIDER = env.str("SMS_PROVIDER", default="sandbox")

@@ -9,6 +9,7 @@ was in flight, with the same push id (apns-id / collapse id).
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from campaigns.models import (
     MessageState,
     Platform,
     PushTask,
+    PushType,
     TargetType,
     TaskStatus,
     UserBinding,
@@ -41,16 +43,65 @@ from .limits import slots
 
 logger = logging.getLogger(__name__)
 
+CREDENTIAL_RECHECK_SECONDS = 60.0
 DEVICE_TARGETS = {TargetType.DEVICE, TargetType.ANDROID_DEVICE, TargetType.IOS_DEVICE}
 STOPPED = {TaskStatus.STOPPED, TaskStatus.CANCELLED}
 
 
 @dataclass
 class ChunkRetry:
-    """Deliveries that met a transient error, and the earliest the gateway allows a retry."""
+    """Deliveries that met a transient error, and when to try them again (seconds from now).
+
+    Waits longer than PUSHDECK_PARK_AFTER_SECONDS are parked in the database instead
+    (next_attempt_at, queued by the beat sweep): a broker countdown that long would outlive
+    its visibility timeout and be redelivered, every copy firing."""
 
     delivery_ids: list[int] = field(default_factory=list)
     retry_after: float = 0.0
+
+
+def retry_wait(attempts: int, retry_after: float | None) -> float:
+    """Seconds before the next try of a delivery sent `attempts` times: the gateway's Retry-After,
+    at least an exponential backoff (base, 2*base, ... capped at 10 minutes)."""
+    backoff = min(600.0, settings.PUSHDECK_RETRY_BASE_SECONDS * (2 ** max(0, attempts - 1)))
+    return max(float(retry_after or 0.0), backoff)
+
+
+def fanout_devices(task: PushTask, message: Message, *, now: datetime | None = None):
+    """The devices a fan-out message (account, alias, tag, everyone) reaches, as a queryset.
+
+    The targets are the message's own (a continuous batch) or the task's (a broadcast); a
+    target listed twice counts once.
+    """
+    params = task.params or {}
+    payload = message.payload or {}
+    values = payload.get("target_values") or params.get("target_values") or params.get("target_ids") or []
+    return devices_for(
+        app=task.app,
+        target_type=message.target_type or params.get("target_type"),
+        target_ids=list(dict.fromkeys(values)),
+        platform=params.get("platform") or message.platform,
+        tag_expression=params.get("tag_expression"),
+        unbind_period=params.get("unbind_period"),
+        now=now,
+    )
+
+
+def _device_ranges(qs, size: int):
+    """Keyset ranges [first id, last id] of `size` devices each, in id order, and their total.
+
+    Reads `size` ids at a time: the dispatcher never holds the audience in memory, and a
+    chunk's arguments are two numbers whatever the audience."""
+    ids = qs.order_by("pk").values_list("pk", flat=True)
+    ranges: list[tuple[int, int]] = []
+    total, last = 0, 0
+    while True:
+        page = list(ids.filter(pk__gt=last)[:size])
+        if not page:
+            return ranges, total
+        ranges.append((page[0], page[-1]))
+        total += len(page)
+        last = page[-1]
 
 
 def task_dispatch(*, task_id: int, now: datetime | None = None) -> list[dict]:
@@ -66,40 +117,39 @@ def task_dispatch(*, task_id: int, now: datetime | None = None) -> list[dict]:
             task.started_at = task.started_at or now
             task.save(update_fields=["status", "started_at"])
     chunks: list[dict] = []
-    pending = Message.objects.filter(task_id=task_id, state__in=[MessageState.PENDING, MessageState.QUEUED])
+    # Only messages not handed to a chunk yet: QUEUED ones already are (a continuous batch
+    # dispatches the task again; the previous batch's messages are not queued twice).
+    pending = Message.objects.filter(task_id=task_id, state=MessageState.PENDING)
     per_message_ids: list[int] = []
     fanout_ids: list[int] = []  # a message with no target id goes to many devices (broadcast, tags, ...)
     for pk, target_id in pending.order_by("pk").values_list("pk", "target_id").iterator(chunk_size=5000):
         (per_message_ids if target_id else fanout_ids).append(pk)
+    fanout_total = 0
     for message in Message.objects.filter(pk__any=fanout_ids).order_by("pk"):
-        params = task.params or {}
-        device_ids = list(
-            devices_for(
-                app=task.app,
-                target_type=params.get("target_type") or message.target_type,
-                target_ids=params.get("target_ids") or [],
-                platform=params.get("platform") or message.platform,
-                tag_expression=params.get("tag_expression"),
-                unbind_period=params.get("unbind_period"),
-                now=now,
-            )
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-        PushTask.objects.filter(pk=task_id).update(target_count=len(device_ids))
-        if not device_ids:
+        ranges, total = _device_ranges(fanout_devices(task, message, now=now), size)
+        Message.objects.filter(pk=message.pk).update(fanout_devices=total)
+        fanout_total += total
+        if not total:
             status.messages_close(
                 [message.pk],
                 state=MessageState.FAILED,
                 status=PushStatus.NO_BIND_INFO,
-                reason="no device matches the target",
+                reason=f"no device matches the {message.get_target_type_display().lower()} target",
                 now=now,
             )
             continue
-        for start in range(0, len(device_ids), size):
+        for first, last in ranges:
             chunks.append(
-                {"task_id": task_id, "message_id": message.pk, "device_ids": device_ids[start : start + size]}
+                {
+                    "task_id": task_id,
+                    "message_id": message.pk,
+                    "device_range": [first, last],
+                    "resolved_at": now.isoformat(),
+                }
             )
+    if fanout_ids and task.push_type != PushType.CONTINUOUS:
+        # A broadcast's audience as resolved now (continuous batches count their targets).
+        PushTask.objects.filter(pk=task_id).update(target_count=fanout_total)
     for start in range(0, len(per_message_ids), size):
         chunks.append({"task_id": task_id, "message_ids": per_message_ids[start : start + size]})
     if not chunks:
@@ -152,11 +202,16 @@ def chunk_deliver(
     message_ids: list[int] | None = None,
     message_id: int | None = None,
     device_ids: list[int] | None = None,
+    device_range: list[int] | None = None,
+    resolved_at: str | None = None,
     delivery_ids: list[int] | None = None,
     final_attempt: bool = False,
     now: datetime | None = None,
 ) -> ChunkRetry:
-    """Create this chunk's deliveries (idempotently) and send the open ones. Raises limits.SlotsBusy."""
+    """Create this chunk's deliveries (idempotently) and send the queued ones this run claims.
+
+    A chunk is a list of messages, a fan-out message and a keyset range of device ids
+    (`device_range`, resolved as at `resolved_at`), or deliveries to retry. Raises limits.SlotsBusy."""
     now = now or timezone.now()
     task = PushTask.objects.select_related("app").get(pk=task_id)
     app = task.app
@@ -165,18 +220,28 @@ def chunk_deliver(
         return ChunkRetry()
     plan = ChannelPlan(app)
     if delivery_ids is None:
+        if device_range is not None and message_id is not None:
+            device_ids = _range_devices(task, message_id, device_range, resolved_at)
         deliveries = _create_deliveries(
             app, task, plan, message_ids=message_ids, message_id=message_id, device_ids=device_ids, now=now
         )
     else:
         deliveries = _open_deliveries(
-            Delivery.objects.filter(pk__any=delivery_ids, state__in=[MessageState.QUEUED, MessageState.SENDING]),
-            messages={},
-            devices={},
+            Delivery.objects.filter(pk__any=delivery_ids, state=MessageState.QUEUED), messages={}, devices={}
         )
     retry = _send(app, plan, deliveries, final_attempt=final_attempt, now=now)
     status.task_maybe_finish(task_id)
     return retry
+
+
+def _range_devices(task: PushTask, message_id: int, device_range: list[int], resolved_at: str | None) -> list[int]:
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None:
+        return []
+    at = datetime.fromisoformat(resolved_at) if resolved_at else None
+    first, last = device_range
+    qs = fanout_devices(task, message, now=at).filter(pk__gte=first, pk__lte=last)
+    return list(qs.order_by("pk").values_list("pk", flat=True))
 
 
 def task_stop_deliveries(*, task_id: int) -> int:
@@ -200,7 +265,7 @@ def _cancel(task, *, message_ids, message_id, device_ids, delivery_ids) -> None:
     if delivery_ids:
         ids += list(Delivery.objects.filter(pk__any=delivery_ids).values_list("message_id", flat=True))
     outcomes = [
-        status.Outcome(d, MessageState.CANCELLED, PushStatus.NONE, reason=reason)
+        status.Outcome(d, MessageState.CANCELLED, PushStatus.CANCELLED, reason=reason)
         for d in Delivery.objects.filter(message_id__any=ids, state__in=open_states).values_list("pk", flat=True)
     ]
     status.deliveries_record(outcomes)
@@ -208,7 +273,7 @@ def _cancel(task, *, message_ids, message_id, device_ids, delivery_ids) -> None:
     status.messages_close(
         list(no_delivery.values_list("pk", flat=True)),
         state=MessageState.CANCELLED,
-        status=PushStatus.NONE,
+        status=PushStatus.CANCELLED,
         reason=reason,
     )
 
@@ -246,7 +311,7 @@ def _create_deliveries(app, task, plan: ChannelPlan, *, message_ids, message_id,
             rows.append((m.pk, device.pk, str(route.channel)))
     _deliveries_insert(rows, now)
     status.messages_mark_sending([m.pk for m in messages if devices.get(m.pk)], now=now)
-    qs = Delivery.objects.filter(state__in=[MessageState.QUEUED, MessageState.SENDING])
+    qs = Delivery.objects.filter(state=MessageState.QUEUED)
     if message_id is not None:
         qs = qs.filter(message_id=message_id, device_id__any=device_ids or [])
     else:
@@ -266,6 +331,7 @@ class OpenDelivery:
     status: int
     message: Message
     device: Device
+    attempts: int = 0
 
     @property
     def device_id(self) -> int:
@@ -371,7 +437,7 @@ def _send(app, plan: ChannelPlan, deliveries: list[OpenDelivery], *, final_attem
         elif device.token_dead_at is not None:
             # Counted, never silently dropped: the timeline says why.
             reason = f"{status.DEAD_TOKEN_REASON}: {device.token_dead_reason}"
-            skipped.append(status.Outcome(d.pk, MessageState.FAILED, PushStatus.NONE, reason=reason))
+            skipped.append(status.Outcome(d.pk, MessageState.FAILED, PushStatus.TOKEN_DEAD, reason=reason))
         elif d.channel == Channel.APNS and (
             block_reason if block_reason is not None else (block_reason := ios_send_block_reason(app, now=now))
         ):
@@ -412,9 +478,16 @@ def engine_batch_size(gateway: Gateway) -> int:
 def _send_group(gateway: Gateway, app, group: list[OpenDelivery], retry: ChunkRetry, *, final_attempt: bool) -> None:
     size = engine_batch_size(gateway)
     for start in range(0, len(group), size):
+        # Claim before send: another run of the same deliveries (a redelivered chunk, a second
+        # bind of the same user) gets none of them, and this run sends only what it claimed.
         batch = group[start : start + size]
+        claimed = status.deliveries_claim([d.pk for d in batch])
+        batch = [d for d in batch if d.pk in claimed]
+        if not batch:
+            continue
+        for d in batch:
+            d.attempts = claimed[d.pk]
         pushes = [outgoing_push(d, app) for d in batch]
-        status.deliveries_mark_sending([d.pk for d in batch])
         try:
             results = gateway.send_batch(pushes)
         except GatewayError as exc:
@@ -440,8 +513,14 @@ def _credential_health(gateway: Gateway, app, results: list[GatewayResult]) -> N
             said = f"{refused.code} {said}".strip()
         logger.warning("app %s: %s credential refused: %s", app.app_key, gateway.code, said)
         credential_refused(credential, said)
+        gateway.credential_checked_at = None
     elif any(r.accepted for r in results):
-        credential_worked(credential)
+        # at most once a minute per gateway (another worker may have written a refusal meanwhile):
+        # no UPDATE per batch on the hot path
+        checked = getattr(gateway, "credential_checked_at", None)
+        if checked is None or time.monotonic() - checked >= CREDENTIAL_RECHECK_SECONDS:
+            credential_worked(credential)
+            gateway.credential_checked_at = time.monotonic()
 
 
 def _record_results(
@@ -449,7 +528,10 @@ def _record_results(
 ) -> None:
     final: list[status.Outcome] = []
     again: list[status.Outcome] = []
+    next_at: dict[int, datetime] = {}
     dead: dict[str, list[int]] = defaultdict(list)
+    last_try = settings.PUSHDECK_MAX_RETRIES + 1
+    park_after = settings.PUSHDECK_PARK_AFTER_SECONDS
     now = timezone.now()
     for d, r in zip(batch, results, strict=True):
         reason = r.reason or (f"HTTP {r.http_status}" if r.http_status else "")
@@ -457,12 +539,11 @@ def _record_results(
         if r.accepted:
             final.append(status.Outcome(d.pk, MessageState.ACCEPTED, PushStatus.ACKED, r.code, reason, mid))
             continue
-        code = r.code if r.code is not None else PushStatus.NONE
-        outcome = status.Outcome(d.pk, MessageState.FAILED, code, r.code, reason, mid)
         expires_at = d.message.expires_at
         if not r.permanent and r.retry_after and now + timedelta(seconds=r.retry_after) >= expires_at:
             # A quota wait (e.g. vivo's daily quota until tomorrow) longer than the message's validity:
             # never parked past it; it ends expired, saying why.
+            code = r.code if r.code is not None else PushStatus.RETRIES_EXHAUSTED
             retry_at = timezone.localtime(now + timedelta(seconds=r.retry_after))
             why = (
                 f"{reason or code}; next try allowed at {retry_at:%Y-%m-%d %H:%M %Z}, "
@@ -470,15 +551,24 @@ def _record_results(
             )
             final.append(status.Outcome(d.pk, MessageState.EXPIRED, code, r.code, why, mid))
             continue
-        if not r.permanent and not final_attempt:
-            again.append(outcome)
-            retry.delivery_ids.append(d.pk)
-            retry.retry_after = max(retry.retry_after, r.retry_after or 0.0)
+        if not r.permanent and not final_attempt and d.attempts < last_try:
+            wait = retry_wait(d.attempts, r.retry_after)
+            next_at[d.pk] = now + timedelta(seconds=wait)
+            again.append(status.Outcome(d.pk, MessageState.QUEUED, d.status, r.code, reason, mid))
+            if wait <= park_after:
+                retry.delivery_ids.append(d.pk)
+                retry.retry_after = max(retry.retry_after, wait)
+            continue
+        if r.code is not None:
+            code = r.code
+        elif r.permanent:
+            code = PushStatus.GATEWAY_REFUSED
         else:
-            final.append(outcome)
+            code = PushStatus.RETRIES_EXHAUSTED
+        final.append(status.Outcome(d.pk, MessageState.FAILED, code, r.code, reason, mid))
         if r.token_dead:
             dead[f"{r.code or ''} {r.reason}".strip()].append(d.device_id)
     status.deliveries_record(final)
-    status.deliveries_retrying(again)
+    status.deliveries_retrying(again, next_at=next_at, park_after=park_after)
     for reason, device_ids in dead.items():
         status.devices_mark_dead(device_ids, reason=reason)

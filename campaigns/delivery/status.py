@@ -17,7 +17,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns.codes import PushStatus, status_text
@@ -355,11 +355,102 @@ def _enqueue_callbacks(app_id: int, delivery_ids: list[int]) -> None:
     transaction.on_commit(lambda: [send_receipts.delay(app_id, batch) for batch in batches])
 
 
-def deliveries_mark_sending(delivery_ids: Iterable[int], *, now: datetime | None = None) -> None:
-    """Before a gateway call: count the attempt (the row stays open until a result is recorded)."""
-    Delivery.objects.filter(pk__any=list(delivery_ids), state__in=OPEN_STATES).update(
-        state=MessageState.SENDING, attempts=F("attempts") + 1, updated_at=now or timezone.now()
+def deliveries_claim(delivery_ids: Sequence[int], *, now: datetime | None = None) -> dict[int, int]:
+    """Claim queued deliveries before a gateway call: {id: attempts} of those this run may send.
+
+    Only the run whose conditional UPDATE moves a delivery from queued to sending gets it back,
+    so two runs of one chunk (a redelivered task, two binds at once) never both send it. A
+    parked delivery (next attempt later) is not claimed before its time."""
+    ids = list(delivery_ids)
+    if not ids:
+        return {}
+    now = now or timezone.now()
+    if connection.vendor != "postgresql":
+        claimed = {}
+        with transaction.atomic():
+            for pk in ids:
+                due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+                if (
+                    Delivery.objects.filter(due, pk=pk, state=MessageState.QUEUED).update(
+                        state=MessageState.SENDING, attempts=F("attempts") + 1, updated_at=now, next_attempt_at=None
+                    )
+                    == 1
+                ):
+                    claimed[pk] = Delivery.objects.values_list("attempts", flat=True).get(pk=pk)
+        return claimed
+    sql = (
+        f'UPDATE "{Delivery._meta.db_table}" SET state = %s, attempts = attempts + 1, updated_at = %s, '
+        "next_attempt_at = NULL WHERE id = ANY(%s::bigint[]) AND state = %s "
+        "AND (next_attempt_at IS NULL OR next_attempt_at <= %s) RETURNING id, attempts"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [str(MessageState.SENDING.value), now, ids, str(MessageState.QUEUED.value), now])
+        return dict(cursor.fetchall())
+
+
+def deliveries_reopen_stale(*, older_than: datetime, limit: int = 5000) -> dict[int, list[int]]:
+    """Claims of workers that died mid-send (sending for longer than any gateway call takes) go
+    back to queued. Returns {task id: delivery ids} to queue again; each is re-opened once."""
+    table, messages = Delivery._meta.db_table, Message._meta.db_table
+    if connection.vendor != "postgresql":
+        rows = list(
+            Delivery.objects.filter(state=MessageState.SENDING, updated_at__lt=older_than).values_list(
+                "pk", "message__task_id"
+            )[:limit]
+        )
+        Delivery.objects.filter(pk__in=[r[0] for r in rows], state=MessageState.SENDING).update(
+            state=MessageState.QUEUED, updated_at=timezone.now()
+        )
+    else:
+        sql = (
+            f'UPDATE "{table}" AS d SET state = %s, updated_at = %s FROM "{messages}" AS m '
+            f'WHERE d.id IN (SELECT id FROM "{table}" WHERE state = %s AND updated_at < %s '
+            "ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED) AND m.id = d.message_id AND d.state = %s "
+            "RETURNING d.id, m.task_id"
+        )
+        sending = str(MessageState.SENDING.value)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [str(MessageState.QUEUED.value), timezone.now(), sending, older_than, limit, sending])
+            rows = cursor.fetchall()
+    by_task: dict[int, list[int]] = defaultdict(list)
+    for pk, task_id in rows:
+        by_task[task_id].append(pk)
+    if rows:
+        logger.warning("re-opened %d deliveries claimed by a worker that stopped mid-send", len(rows))
+    return dict(by_task)
+
+
+def deliveries_park(delivery_ids: Sequence[int], *, until: datetime) -> None:
+    """A retry later than the broker can hold a countdown: the database keeps it (next_attempt_at)."""
+    Delivery.objects.filter(pk__any=list(delivery_ids), state=MessageState.QUEUED).update(next_attempt_at=until)
+
+
+def deliveries_due(*, now: datetime | None = None, limit: int = 5000) -> dict[int, list[int]]:
+    """Parked deliveries whose time has come: {task id: ids} to queue. Each is handed out once
+    (the UPDATE clears its next attempt; the chunk's claim then checks it is still queued)."""
+    now = now or timezone.now()
+    table, messages = Delivery._meta.db_table, Message._meta.db_table
+    if connection.vendor != "postgresql":
+        rows = list(
+            Delivery.objects.filter(next_attempt_at__lte=now, state=MessageState.QUEUED).values_list(
+                "pk", "message__task_id"
+            )[:limit]
+        )
+        Delivery.objects.filter(pk__in=[r[0] for r in rows]).update(next_attempt_at=None)
+    else:
+        sql = (
+            f'UPDATE "{table}" AS d SET next_attempt_at = NULL FROM "{messages}" AS m '
+            f'WHERE d.id IN (SELECT id FROM "{table}" WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= %s '
+            "ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) AND m.id = d.message_id "
+            "RETURNING d.id, m.task_id, d.state"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [now, limit])
+            rows = [(pk, task_id) for pk, task_id, state in cursor.fetchall() if state == MessageState.QUEUED]
+    by_task: dict[int, list[int]] = defaultdict(list)
+    for pk, task_id in rows:
+        by_task[task_id].append(pk)
+    return dict(by_task)
 
 
 def deliveries_wait(delivery_ids: Sequence[int], *, reason: str = "", now: datetime | None = None) -> None:
@@ -456,7 +547,9 @@ def _fanout_refresh(message: Message, now: datetime) -> None:
         if message.state in (MessageState.PENDING, MessageState.QUEUED):
             Message.objects.filter(pk=message.pk).update(state=MessageState.SENDING, status_changed_at=now)
         return
-    expected = PushTask.objects.filter(pk=message.task_id).values_list("target_count", flat=True).first() or 0
+    expected = message.fanout_devices
+    if expected is None:  # dispatched before messages counted their own devices
+        expected = PushTask.objects.filter(pk=message.task_id).values_list("target_count", flat=True).first() or 0
     if deliveries.count() < expected:
         return  # later chunks have not created their deliveries yet
     accepted = deliveries.filter(state=MessageState.ACCEPTED).count()
@@ -471,23 +564,38 @@ def _fanout_refresh(message: Message, now: datetime) -> None:
     StatusEvent.objects.create(message=message, at=now, state=state, status=status, description=desc[:300])
 
 
-def deliveries_retrying(outcomes: Sequence[Outcome], *, now: datetime | None = None) -> None:
-    """A transient gateway error: back to the queue, with the gateway's answer on the timeline."""
+def deliveries_retrying(
+    outcomes: Sequence[Outcome],
+    *,
+    next_at: dict[int, datetime],
+    park_after: float,
+    now: datetime | None = None,
+) -> None:
+    """A transient gateway error: back to the queue until `next_at`, with the gateway's answer on
+    the timeline ("retrying, attempt n, next at t") and on the message while it waits. A wait
+    longer than `park_after` seconds is parked in the database (next_attempt_at)."""
     now = now or timezone.now()
     by_id = {o.delivery_id: o for o in outcomes}
     with transaction.atomic():
         rows = list(
             Delivery.objects.select_for_update().filter(pk__any=list(by_id), state__in=OPEN_STATES).order_by("pk")
         )
+        descs: dict[int, str] = {}
         for d in rows:
             o = by_id[d.pk]
+            at = next_at[d.pk]
             d.state, d.gateway_code, d.gateway_reason, d.updated_at = (
                 MessageState.QUEUED,
                 o.gateway_code,
                 o.reason[:200],
                 now,
             )
-        _bulk_set(Delivery, rows, ["state", "gateway_code", "gateway_reason", "updated_at"])
+            d.next_attempt_at = at if (at - now).total_seconds() > park_after else None
+            descs[d.pk] = (
+                f"retrying, attempt {d.attempts + 1}, next at {at:%Y-%m-%d %H:%M:%S} UTC: "
+                + _desc(d.status, o.gateway_code, o.reason)
+            )[:300]
+        _bulk_set(Delivery, rows, ["state", "gateway_code", "gateway_reason", "updated_at", "next_attempt_at"])
         retried = Counter((d.channel, "error", d.gateway_code or "") for d in rows)
         transaction.on_commit(lambda: metrics.record_deliveries(retried))
         StatusEvent.objects.bulk_create(
@@ -497,11 +605,23 @@ def deliveries_retrying(outcomes: Sequence[Outcome], *, now: datetime | None = N
                 at=now,
                 state=MessageState.QUEUED,
                 status=d.status,
-                description=("retrying after " + _desc(d.status, by_id[d.pk].gateway_code, by_id[d.pk].reason))[:300],
+                description=descs[d.pk],
                 channel=d.channel,
             )
             for d in rows
         )
+        # The message says it is retrying (not "waiting for verification"); a final one is left alone.
+        messages = Message.objects.select_for_update().filter(
+            pk__any=list({d.message_id for d in rows}), state__in=OPEN_STATES, fanout_devices__isnull=True
+        )
+        latest = {d.message_id: d for d in rows}
+        changed = []
+        for m in messages.order_by("pk"):
+            d = latest[m.pk]
+            m.state, m.status, m.status_desc = MessageState.SENDING, PushStatus.DEVICE_NOT_ONLINE, descs[d.pk]
+            m.status_changed_at, m.channel = now, d.channel
+            changed.append(m)
+        _bulk_set(Message, changed, ["state", "status", "status_desc", "status_changed_at", "channel"])
 
 
 def devices_mark_dead(device_ids: Iterable[int], *, reason: str, now: datetime | None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -17,6 +18,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "deliver_chunk",
     "deliver_expire_sweep",
+    "deliver_parked_sweep",
     "deliver_sms_fallback",
     "deliver_sms_sweep",
     "deliver_task_stop",
@@ -61,8 +63,12 @@ def deliver_chunk(
     message_id: int | None = None,
     device_ids: list[int] | None = None,
     delivery_ids: list[int] | None = None,
+    device_range: list[int] | None = None,
+    resolved_at: str | None = None,
 ) -> int:
-    """Send one chunk; transient failures come back later with backoff (Retry-After honoured)."""
+    """Send one chunk; transient failures come back later with backoff (Retry-After honoured).
+
+    Only short waits are broker countdowns; longer ones are parked in the database."""
     kwargs = {
         "task_id": task_id,
         "message_ids": message_ids,
@@ -70,6 +76,8 @@ def deliver_chunk(
         "device_ids": device_ids,
         "delivery_ids": delivery_ids,
     }
+    if device_range is not None:
+        kwargs.update(device_range=device_range, resolved_at=resolved_at)
     try:
         retry = dispatch.chunk_deliver(**kwargs, final_attempt=self.request.retries >= self.max_retries)
     except SlotsBusy:
@@ -79,9 +87,31 @@ def deliver_chunk(
         )
         return 0
     if retry.delivery_ids:
-        countdown = max(retry.retry_after, backoff(self.request.retries))
+        countdown = min(retry.retry_after, settings.PUSHDECK_PARK_AFTER_SECONDS)
         raise self.retry(kwargs={"task_id": task_id, "delivery_ids": retry.delivery_ids}, countdown=countdown)
     return 1
+
+
+def _queue_deliveries(by_task: dict[int, list[int]]) -> int:
+    size = settings.PUSHDECK_CHUNK_SIZE
+    for task_id, ids in by_task.items():
+        for start in range(0, len(ids), size):
+            deliver_chunk.apply_async(kwargs={"task_id": task_id, "delivery_ids": ids[start : start + size]})
+    return sum(len(ids) for ids in by_task.values())
+
+
+@shared_task(name="campaigns.delivery.tasks.deliver_parked_sweep", acks_late=True)
+def deliver_parked_sweep() -> int:
+    """Beat: queue the parked retries whose time has come, and re-open the claims of workers that
+    died mid-send (each delivery is handed out once: a conditional UPDATE takes it)."""
+    from django.utils import timezone
+
+    from . import status
+
+    now = timezone.now()
+    count = _queue_deliveries(status.deliveries_due(now=now))
+    stale = now - timedelta(seconds=settings.PUSHDECK_CLAIM_TIMEOUT_SECONDS)
+    return count + _queue_deliveries(status.deliveries_reopen_stale(older_than=stale))
 
 
 @shared_task(name="campaigns.delivery.tasks.deliver_user_bound", acks_late=True)

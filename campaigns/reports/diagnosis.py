@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.codes import APNS_REASON_CODES, GATEWAY_CODE_TEXT, PushStatus, status_text
-from campaigns.models import Channel, Delivery, Device, Message, MessageState, Platform
+from campaigns.models import Channel, Delivery, Device, Message, MessageState, Platform, TargetType
 from console.models import ApnsCertificate, ApnsTokenKey, App, FcmCredential, VendorChannel
 
 from .selectors import TimelineEntry, message_timeline
@@ -213,13 +213,15 @@ def troubleshoot(*, app: App, message_ref: str, device_id: str = "") -> Diagnosi
             )
             return diagnosis
     if message.status == PushStatus.NO_BIND_INFO:
-        diagnosis.findings.append(
-            Finding(
-                "no_binding",
-                _("No device is bound to the target user id, so nothing was sent."),
-                [_("Status %(code)s %(text)s") % {"code": message.status, "text": status_text(message.status)}],
-            )
-        )
+        status_line = _("Status %(code)s %(text)s") % {"code": message.status, "text": status_text(message.status)}
+        if message.target_type == TargetType.USER:
+            text = _("No device is bound to the target user id, so nothing was sent.")
+        else:
+            # An account, alias, tag expression or everyone: say which kind of target matched nothing.
+            text = _("No device matched the target (%(kind)s), so nothing was sent.") % {
+                "kind": message.get_target_type_display()
+            }
+        diagnosis.findings.append(Finding("no_binding", text, [status_line]))
     delivery_list = list(deliveries[:20])
     if not delivery_list and not diagnosis.findings:
         diagnosis.findings.append(

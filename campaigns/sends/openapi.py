@@ -20,7 +20,8 @@ def _header(name: str, description: str) -> dict:
 
 
 COMMON_FIELDS = {
-    "taskName": {"type": "string", "maxLength": 200},
+    "appId": {"type": "string", "description": "When given, the calling app's AppKey (else 3007)."},
+    "taskName": {"type": "string", "minLength": 1, "maxLength": 200, "description": "Required (3019)."},
     "expiredSeconds": {
         "type": "integer",
         "minimum": 1,
@@ -57,19 +58,25 @@ TARGET_MSGKEY = {
 
 BODIES = {
     "simple": {
-        "required": ["deliveryType", "targetMsgkey", "title", "body"],
+        "required": ["taskName", "deliveryType", "targetMsgkey", "title", "content"],
         "properties": {
             "deliveryType": DELIVERY_TYPE,
             "targetMsgkey": TARGET_MSGKEY,
             "title": {"type": "string", "maxLength": 200},
-            "body": {"type": "string", "maxLength": 200},
-            "pushAction": {"type": "integer", "enum": [0, 1], "description": "0 open web URL, 1 open activity"},
+            "content": {"type": "string", "maxLength": 200, "description": "The notification text."},
+            "body": {"type": "string", "maxLength": 200, "description": "Older name of content (not both)."},
+            "pushAction": {
+                "type": "integer",
+                "enum": [0, 1],
+                "default": 1,
+                "description": "0 open web URL (needs uri), 1 open activity; anything else 3028",
+            },
             "uri": {"type": "string"},
             **COMMON_FIELDS,
         },
     },
     "template": {
-        "required": ["deliveryType", "targetMsgkey", "templateName"],
+        "required": ["taskName", "deliveryType", "targetMsgkey", "templateName"],
         "properties": {
             "deliveryType": DELIVERY_TYPE,
             "targetMsgkey": TARGET_MSGKEY,
@@ -79,7 +86,7 @@ BODIES = {
         },
     },
     "multiple": {
-        "required": ["deliveryType", "templateName", "targetMsg"],
+        "required": ["taskName", "deliveryType", "templateName", "targetMsg"],
         "properties": {
             "deliveryType": DELIVERY_TYPE,
             "templateName": {"type": "string"},
@@ -101,16 +108,22 @@ BODIES = {
         },
     },
     "broadcast": {
-        "required": ["deliveryType", "templateName"],
+        "required": ["taskName", "deliveryType", "templateName"],
         "properties": {
             "deliveryType": {"type": "integer", "enum": [1, 2], "description": "1 Android, 2 iOS (3 gives 3030)"},
             "templateName": {"type": "string"},
             "templateKeyValue": {"type": "object"},
+            "pushStatus": {
+                "type": "integer",
+                "enum": [0, 1],
+                "default": 0,
+                "description": "0 bound (logged-in) users; 1 also unbound users, within unBindPeriod.",
+            },
             "unBindPeriod": {
                 "type": "integer",
-                "enum": [1, 2, 3, 4, 5],
-                "description": "1 logged-in only; 2/3/4 also logged out within 7/15/60 days; 5 ever. Required for iOS "
-                "(3051). Android self-built channel with 2-5 gives 3053.",
+                "enum": [1, 2, 3, 4],
+                "description": "Only with pushStatus 1, and then required (3051): users unbound within 7 / 15 / "
+                "60 days / ever; other values 3052. The Android self-built channel cannot reach unbound users (3053).",
             },
             "target": {"type": "string", "enum": ["all", "tag", "account", "alias"], "default": "all"},
             "targetValue": {
@@ -125,7 +138,8 @@ BODIES = {
         "properties": {
             "messageId": {"type": "integer", "description": "Absent: create the message. Present: push it."},
             "title": {"type": "string"},
-            "body": {"type": "string"},
+            "content": {"type": "string"},
+            "body": {"type": "string", "description": "Older name of content (not both)."},
             "templateName": {"type": "string"},
             "templateKeyValue": {"type": "object"},
             "target": {"type": "string", "enum": ["device", "account", "alias"]},
@@ -183,7 +197,12 @@ def document() -> dict:
                 "parameters": params,
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": {"type": "object", **body}}},
+                    "content": {
+                        "application/json": {
+                            # Any other field is refused by name (3028), never dropped.
+                            "schema": {"type": "object", "additionalProperties": False, **body}
+                        }
+                    },
                 },
                 "responses": {
                     "200": {"description": "resultCode 100", "content": {"application/json": {"schema": result}}},

@@ -198,6 +198,7 @@ def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None) -> l
                 )
             )
     else:
+        spec.target_values = list(dict.fromkeys(v.strip() for v in spec.target_values if v and v.strip()))
         if spec.target_type in (TargetType.ACCOUNT, TargetType.ALIAS, TargetType.DEVICE):
             if not spec.target_values:
                 raise PushError(ApiCode.TOKEN_OR_USERID_NULL, "give at least one target")
@@ -843,7 +844,8 @@ def continuous_push(
     request=None,
 ) -> tuple[PushTask, bool]:
     """Push a continuous message to one more batch (at most 1,000 devices / accounts / aliases)."""
-    values = [v.strip() for v in target_values if v and v.strip()]
+    # A target listed twice is one target: one message, one push.
+    values = list(dict.fromkeys(v.strip() for v in target_values if v and v.strip()))
     if not values:
         raise PushError(ApiCode.TOKEN_OR_USERID_NULL, "give at least one target")
     if len(values) > rules.BATCH_MAX_TARGETS:

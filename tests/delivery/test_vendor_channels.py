@@ -446,6 +446,7 @@ def test_vivo_limits_are_said_before_sending_in_the_console_and_the_api_and_show
     answer = api.post(
         "/api/v1/push/simple",
         {
+            "taskName": "vivo limits",
             "deliveryType": 1,
             "targetMsgkey": {"vivo-tok-1": "m-vivo-1"},
             "title": long_title,
