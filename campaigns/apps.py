@@ -9,4 +9,4 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         # The mPaaS 2020-10-28 and EMAS 2016-08-01 actions register with the Alibaba Cloud door (console.acs).
         from .emas import door  # noqa: F401
-        from .mpaas import push  # noqa: F401
+        from .mpaas import analysis, devices, push, templates  # noqa: F401

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 import campaigns.lookups  # noqa: F401  (registers the `__any` lookup)
+from console.fields import EncryptedTextField
 from console.models import App
 from templates_app.models import TemplateVersion
 
@@ -95,6 +96,9 @@ class Device(models.Model):
     token_dead_reason = models.CharField(max_length=120, blank=True)
     is_test_device = models.BooleanField(_("test device"), default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # The device's own client-API credential, issued once by device/report (HMAC key of its calls).
+    client_secret = EncryptedTextField(blank=True, default="", editable=False)
+    client_secret_issued_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["app", "device_id"], name="device_unique_per_app")]

@@ -38,6 +38,7 @@ from .apicodes import ApiCode, PushError
 from .keys import rsa_verify, urlsafe_b64
 from .models import ApiNonce, App, KeyConfig
 from .security.api import audit_refusal, check_rate, check_source
+from .security.counters import first_use
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ HEADER_APP_KEY = "X-Pushdeck-App-Key"
 HEADER_TIMESTAMP = "X-Pushdeck-Timestamp"
 HEADER_NONCE = "X-Pushdeck-Nonce"
 HEADER_SIGNATURE = "X-Pushdeck-Signature"
+# Client API: the device whose own secret signs the call (absent: signed under the AppSecret).
+HEADER_DEVICE_ID = "X-Pushdeck-Device-Id"
 
 # HTTP status for each kind of refusal; the body always carries the SPEC code.
 HTTP_STATUS = {
@@ -86,6 +89,12 @@ def _check_fresh(timestamp: str, nonce: str, now_ms: int) -> None:
 
 
 def _remember_nonce(app: App, nonce: str) -> None:
+    """A nonce counts once per app within the replay window: in Redis (SET NX EX), else a row."""
+    fresh = first_use(f"nonce:{app.pk}:{nonce}", 2 * settings.PUSHDECK_API_CLOCK_SKEW_SECONDS)
+    if fresh is not None:
+        if not fresh:
+            raise PushError(ApiCode.SIGNATURE_MISMATCH, "nonce was already used")
+        return
     try:
         with transaction.atomic():
             ApiNonce.objects.create(app=app, nonce=nonce)
@@ -93,8 +102,14 @@ def _remember_nonce(app: App, nonce: str) -> None:
         raise PushError(ApiCode.SIGNATURE_MISMATCH, "nonce was already used") from None
 
 
-def verify_request(request: HttpRequest, *, kind: str, now_ms: int | None = None) -> App:
-    """Authenticate a signed call. kind="server" (RSA) or "client" (HMAC under the AppSecret)."""
+def verify_request(
+    request: HttpRequest, *, kind: str, now_ms: int | None = None, client_key: ClientKey | None = None
+) -> App:
+    """Authenticate a signed call. kind="server" (RSA) or "client" (HMAC).
+
+    A client call is signed under the key `client_key(request, app)` names (a device's own
+    credential), or under the AppSecret without one.
+    """
     app_key, timestamp, nonce, signature = _headers(request)
     if not app_key:
         # An unsigned call is unauthenticated (-1), not a parameter error.
@@ -122,7 +137,8 @@ def verify_request(request: HttpRequest, *, kind: str, now_ms: int | None = None
         data = signed_string(
             method=request.method, path=request.path, timestamp=timestamp, nonce=nonce, body=request.body
         )
-        expected = hmac_signature(app.app_secret, data)
+        secret = client_key(request, app) if client_key is not None else app.app_secret
+        expected = hmac_signature(secret, data)
         if not signature or not hmac.compare_digest(expected, signature):
             raise PushError(ApiCode.SIGNATURE_MISMATCH, "signature does not match")
     _remember_nonce(app, nonce)
@@ -161,7 +177,10 @@ class BodyTooLarge(PushError):
         self.http_status = 413
 
 
-def signed_api(kind: str = "server") -> Callable:
+ClientKey = Callable[[HttpRequest, App], str]
+
+
+def signed_api(kind: str = "server", *, client_key: ClientKey | None = None) -> Callable:
     """Decorator for API views: POST only, signature, JSON body; PushError becomes the SPEC answer.
 
     The view is called as view(request, app=app, data=data) and returns a dict
@@ -174,6 +193,7 @@ def signed_api(kind: str = "server") -> Callable:
         def wrapper(request: HttpRequest, *args, **kwargs):
             request_id = uuid.uuid4().hex
             request.api_app = None
+            request.api_device = None
             try:
                 if request.method != "POST":
                     raise MethodRefused()
@@ -181,7 +201,7 @@ def signed_api(kind: str = "server") -> Callable:
                     request.body  # noqa: B018 - read now so an oversized body is refused before anything else
                 except RequestDataTooBig:
                     raise BodyTooLarge() from None
-                app = verify_request(request, kind=kind)
+                app = verify_request(request, kind=kind, client_key=client_key)
                 data = parse_json(request)
                 result = view(request, *args, app=app, data=data, **kwargs)
             except PushError as error:

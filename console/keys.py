@@ -42,11 +42,16 @@ def rsa_sign(private_pem: str, data: bytes) -> str:
     return urlsafe_b64(private_key(private_pem).sign(data, padding.PKCS1v15(), hashes.SHA256()))
 
 
+@lru_cache(maxsize=256)
+def public_key(public_pem: str):
+    return serialization.load_pem_public_key(public_pem.encode())
+
+
 def rsa_verify(public_pem: str, data: bytes, signature: str) -> bool:
     from cryptography.exceptions import InvalidSignature
 
     try:
-        key = serialization.load_pem_public_key(public_pem.encode())
+        key = public_key(public_pem)
         key.verify(urlsafe_b64decode(signature), data, padding.PKCS1v15(), hashes.SHA256())
     except (InvalidSignature, ValueError, TypeError):
         return False

@@ -302,6 +302,9 @@ PUSHDECK_CALLBACK_CONCURRENCY = env.int("PUSHDECK_CALLBACK_CONCURRENCY", default
 PUSHDECK_CALLBACK_APP_TASKS = env.int("PUSHDECK_CALLBACK_APP_TASKS", default=2)
 PUSHDECK_CALLBACK_TIMEOUT = env.float("PUSHDECK_CALLBACK_TIMEOUT", default=10.0)
 PUSHDECK_STUCK_SECONDS = env.int("PUSHDECK_STUCK_SECONDS", default=900)
+# Client API: calls a minute per app (all its devices) and per device; 0 = no limit.
+PUSHDECK_CLIENT_RATE_LIMIT_PER_MINUTE = env.int("PUSHDECK_CLIENT_RATE_LIMIT_PER_MINUTE", default=600_000)
+PUSHDECK_CLIENT_DEVICE_RATE_LIMIT_PER_MINUTE = env.int("PUSHDECK_CLIENT_DEVICE_RATE_LIMIT_PER_MINUTE", default=120)
 # A retry further away than this waits in the database (next_attempt_at), not as a broker
 # countdown: keep it well below CELERY_VISIBILITY_TIMEOUT.
 PUSHDECK_PARK_AFTER_SECONDS = env.float("PUSHDECK_PARK_AFTER_SECONDS", default=300.0)

@@ -540,11 +540,13 @@ def _record_results(
             final.append(status.Outcome(d.pk, MessageState.ACCEPTED, PushStatus.ACKED, r.code, reason, mid))
             continue
         expires_at = d.message.expires_at
-        if not r.permanent and r.retry_after and now + timedelta(seconds=r.retry_after) >= expires_at:
-            # A quota wait (e.g. vivo's daily quota until tomorrow) longer than the message's validity:
-            # never parked past it; it ends expired, saying why.
+        transient = not r.permanent and (not final_attempt and d.attempts < last_try or r.retry_after)
+        wait = retry_wait(d.attempts, r.retry_after) if transient else 0.0
+        if transient and now + timedelta(seconds=wait) >= expires_at:
+            # The next try (a vendor's daily quota until tomorrow, a long Retry-After or backoff) would
+            # come after the message's validity: never parked past it; it ends expired, saying why.
             code = r.code if r.code is not None else PushStatus.RETRIES_EXHAUSTED
-            retry_at = timezone.localtime(now + timedelta(seconds=r.retry_after))
+            retry_at = timezone.localtime(now + timedelta(seconds=wait))
             why = (
                 f"{reason or code}; next try allowed at {retry_at:%Y-%m-%d %H:%M %Z}, "
                 f"after the message expires at {timezone.localtime(expires_at):%Y-%m-%d %H:%M %Z}"
@@ -552,7 +554,6 @@ def _record_results(
             final.append(status.Outcome(d.pk, MessageState.EXPIRED, code, r.code, why, mid))
             continue
         if not r.permanent and not final_attempt and d.attempts < last_try:
-            wait = retry_wait(d.attempts, r.retry_after)
             next_at[d.pk] = now + timedelta(seconds=wait)
             again.append(status.Outcome(d.pk, MessageState.QUEUED, d.status, r.code, reason, mid))
             if wait <= park_after:

@@ -76,7 +76,7 @@ def app_of(call: Call, perm: str) -> App:
     return door.app_for(call, app, perm)
 
 
-def check_fields(call: Call, *, used: Iterable[str], refused: Iterable[str] = ()) -> None:
+def check_fields(call: Call, *, used: Iterable[str], refused: Iterable[str] = (), prefixes: tuple = ()) -> None:
     """Every field is either used or refused by name: nothing the caller asked for is dropped silently.
 
     `refused` are fields of the SDK model Pushdeck cannot honour: accepted only empty (the
@@ -84,7 +84,7 @@ def check_fields(call: Call, *, used: Iterable[str], refused: Iterable[str] = ()
     """
     used, refused = set(used) | set(IDENTITY), set(refused)
     for name, value in call.params.items():
-        if name in used:
+        if name in used or (prefixes and name.startswith(prefixes)):
             continue
         if name in refused:
             if value in ("", None):
@@ -96,3 +96,31 @@ def check_fields(call: Call, *, used: Iterable[str], refused: Iterable[str] = ()
 def native(call: Call, mapping: dict[str, str]) -> dict:
     """The SDK's fields under the native API's names (values stay strings; the native rules parse them)."""
     return {native_name: call.params[name] for name, native_name in mapping.items() if call.params.get(name, "") != ""}
+
+
+def as_int(call: Call, name: str, default: int | None = None, *, required: bool = False) -> int | None:
+    value = call.get(name)
+    if value in (None, ""):
+        if required:
+            raise door.missing(name)
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise door.invalid(name, "not a number") from None
+
+
+def millis(at) -> int | None:
+    return int(at.timestamp() * 1000) if at is not None else None
+
+
+def from_millis(call: Call, name: str, *, required: bool = False):
+    from datetime import UTC, datetime
+
+    value = as_int(call, name, required=required)
+    if value is None:
+        return None
+    try:
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise door.invalid(name, "not a time in milliseconds") from None

@@ -213,6 +213,9 @@ def document() -> dict:
                 },
             }
         }
+    from campaigns.delivery.openapi_client import client_paths
+
+    paths.update(client_paths())
     return {
         "openapi": "3.1.0",
         "info": {

@@ -389,7 +389,7 @@ def test_api_calls_are_audited(api, app):
 def test_openapi_document_lists_every_send_endpoint(client):
     doc = client.get("/api/v1/openapi.json").json()
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == {
+    assert {path for path in doc["paths"] if path.startswith("/api/v1/push/")} == {
         f"/api/v1/push/{op}" for op in ("simple", "template", "multiple", "broadcast", "continuous")
     }
     props = doc["paths"]["/api/v1/push/simple"]["post"]["requestBody"]["content"]["application/json"]["schema"]
