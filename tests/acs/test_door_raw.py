@@ -25,7 +25,8 @@ def test_console_pages_are_not_disturbed(client, app, marketer):
 
 def test_refusals_through_a_raw_client(client, app, marketer_key):
     raw = RawClient(client, marketer_key)
-    params = {"AppId": app.app_key, "WorkspaceId": "default", "DeliveryType": "1", "Title": "t", "Content": "c"}
+    params = {"AppId": app.app_key, "WorkspaceId": "default", "TaskName": "raw", "DeliveryType": "1"}
+    params.update({"Title": "t", "Content": "c"})
     params["TargetMsgkey"] = json.dumps({"d1": "raw-1"})
 
     # A body changed after signing.
