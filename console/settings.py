@@ -37,7 +37,10 @@ def _secret(name: str, make) -> str:
     if value:
         return value
     if not DEBUG:
-        raise ImproperlyConfigured(f"{name} must be set when DEBUG is off.")
+        raise ImproperlyConfigured(
+            f"{name} must be set when DEBUG is off. "
+            "For the embedded default (secrets generated into the var folder) set DEBUG=true, as `make run` does."
+        )
     local = VAR_DIR / "secrets.env"
     stored = {}
     if local.is_file():
