@@ -59,7 +59,8 @@ class Call:
 
     @property
     def caller(self) -> str:
-        return f"accesskey:{self.access_key_id}"
+        """Who the task list and the audit log name: the user and the AccessKey (as the other doors do)."""
+        return f"{self.user.get_username()} (AccessKey {self.access_key_id})"[:100]
 
 
 @dataclass(frozen=True)

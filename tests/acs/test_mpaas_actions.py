@@ -11,6 +11,7 @@ import pytest
 from alibabacloud_tea_openapi.exceptions import ClientException
 from django.utils import timezone
 
+from campaigns.delivery.tasks import deliver_task_stop
 from campaigns.models import Device, Message, MessageState, PushTask, TaskStatus, UserBinding
 from templates_app.models import Template
 from tests.acs.helpers import ids, mpaas, no_retry, sdk
@@ -255,6 +256,7 @@ def test_scheduled_send_listed_then_cancelled_and_a_queued_send_revoked(app, mar
     assert cancelled.result_code == "100"
     task.refresh_from_db()
     assert task.status == TaskStatus.CANCELLED
+    deliver_task_stop(task.pk)  # what the call queued: a worker cancels the open messages
     assert Message.objects.get(task=task).state == MessageState.CANCELLED
     mps = client.query_mps_scheduler_list_with_options(mpaas.QueryMpsSchedulerListRequest(**ids(app)), RT()).body
     assert mps.result_content.data.list[0].executed_status == "2"
@@ -287,6 +289,7 @@ def test_scheduled_send_listed_then_cancelled_and_a_queued_send_revoked(app, mar
     assert (revoked.result_code, revoked.push_result.data) == ("100", "1")
     stopped = PushTask.objects.get(pk=int(now.push_result.data))
     assert stopped.status == TaskStatus.STOPPED
+    deliver_task_stop(stopped.pk)  # what the call queued: a worker cancels the open messages
     assert set(Message.objects.filter(task=stopped).values_list("state", flat=True)) == {MessageState.CANCELLED}
 
 
