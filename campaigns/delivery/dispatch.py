@@ -457,7 +457,9 @@ def outgoing_push(delivery: OpenDelivery, app) -> OutgoingPush:
         icon_url=p.get("icon_url") or "",
         image_url=p.get("image_url") or "",
         package_name=device.package_name or app.android_package,
-        topic=app.ios_bundle_id,
+        # APNs: the active credential's topic (a certificate's override, the .p8 key's topic).
+        topic="" if delivery.channel == Channel.APNS else app.ios_bundle_id,
+        apns_environment=device.apns_environment,
         extras={str(k): str(v) for k, v in (p.get("extras") or {}).items()},
     )
 
