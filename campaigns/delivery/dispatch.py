@@ -23,6 +23,7 @@ from campaigns.audience import devices_for
 from campaigns.codes import APNS_REASON_CODES, PushStatus
 from campaigns.gateways import Gateway, GatewayError, GatewayResult, OutgoingPush
 from campaigns.models import (
+    FINAL_STATES,
     Channel,
     Delivery,
     Device,
@@ -283,8 +284,22 @@ def _stop_reason(task: PushTask) -> str:
     return f"task {task.get_status_display().lower()}"
 
 
-def _cancel(task, *, message_ids, message_id, device_ids, delivery_ids) -> None:
-    reason = _stop_reason(task)
+def message_revoke(*, message_id: int) -> bool:
+    """One open message (and its open deliveries) ends CANCELLED, revoked by its sender.
+
+    False when it is already final: a message a gateway accepted cannot be called back."""
+    message = Message.objects.select_related("task").filter(pk=message_id).first()
+    if message is None or message.state in FINAL_STATES:
+        return False
+    _cancel(
+        message.task, message_ids=[message.pk], message_id=None, device_ids=None, delivery_ids=None, reason="revoked"
+    )
+    message.refresh_from_db(fields=["state"])
+    return message.state == MessageState.CANCELLED
+
+
+def _cancel(task, *, message_ids, message_id, device_ids, delivery_ids, reason: str = "") -> None:
+    reason = reason or _stop_reason(task)
     open_states = [MessageState.PENDING, MessageState.QUEUED, MessageState.SENDING, MessageState.WAITING]
     ids = list(message_ids or []) + ([message_id] if message_id else [])
     if delivery_ids:
@@ -442,7 +457,9 @@ def outgoing_push(delivery: OpenDelivery, app) -> OutgoingPush:
         icon_url=p.get("icon_url") or "",
         image_url=p.get("image_url") or "",
         package_name=device.package_name or app.android_package,
-        topic=app.ios_bundle_id,
+        # APNs: the active credential's topic (a certificate's override, the .p8 key's topic).
+        topic="" if delivery.channel == Channel.APNS else app.ios_bundle_id,
+        apns_environment=device.apns_environment,
         extras={str(k): str(v) for k, v in (p.get("extras") or {}).items()},
     )
 
