@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements.txt
 venv: $(VENV)/.installed
 
 run: $(VENV)/.installed
-	DEBUG=$${DEBUG:-true} $(PY) manage.py up
+	DEBUG=$${DEBUG:-true} OUTBOUND_ALLOWED_NETWORKS=$${OUTBOUND_ALLOWED_NETWORKS-127.0.0.0/8,::1/128} $(PY) manage.py up
 
 test: $(VENV)/.installed
 	@command -v chromium >/dev/null && command -v xgettext >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium gettext >/dev/null; }

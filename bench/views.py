@@ -314,29 +314,35 @@ def _load_fleet(app_id: int) -> dict:
 
 
 def _explain_sweeps(now: datetime) -> None:
-    """The plans of the sweeps: retention walks message_created_id, expiry message_open_expiry."""
+    """The plans of the sweeps: retention walks message_app_created, expiry message_expiry_open."""
     from django.db.models import Q
 
-    from campaigns.delivery.status import OPEN_STATES
     from campaigns.models import Delivery, Message, MessageState
 
     cutoff = now - timedelta(days=30)
-    retention = Message.objects.filter(created_at__lt=cutoff).order_by("created_at", "pk").values_list("pk")[:2000]
-    expired_open = Message.objects.filter(expires_at__lte=now, state__in=OPEN_STATES).values("pk")
+    app_id = Message.objects.values_list("app_id", flat=True).first()
+    retention = (
+        Message.objects.filter(app_id=app_id, created_at__lt=cutoff).order_by("created_at", "pk").values_list("pk")
+    )[:2000]
     expiry = (
         Delivery.objects.filter(
             Q(state__in=[MessageState.QUEUED, MessageState.WAITING])
             | Q(state=MessageState.SENDING, updated_at__lt=now - timedelta(hours=1)),
-            message_id__in=expired_open,
+            message__expires_at__lte=now,
         )
         .values_list("pk", "status")
         .order_by("pk")[:5000]
     )
-    no_bind = Message.objects.filter(expires_at__lte=now, deliveries__isnull=True, state=MessageState.WAITING)
+    stale = Message.objects.filter(expires_at__lte=now, deliveries__isnull=True)
+    no_bind = stale.filter(state=MessageState.WAITING).values_list("pk")[:5000]
+    lost = stale.filter(
+        state__in=[MessageState.QUEUED, MessageState.SENDING], status_changed_at__lt=now - timedelta(hours=1)
+    ).values_list("pk")[:5000]
     for label, queryset in (
         ("retention slice", retention),
         ("expiry sweep, deliveries", expiry),
-        ("expiry sweep, waiting messages", no_bind.values_list("pk")[:5000]),
+        ("expiry sweep, waiting messages", no_bind),
+        ("expiry sweep, lost messages", lost),
     ):
         plan = queryset.explain()
         print(f"EXPLAIN {label}:")

@@ -288,13 +288,13 @@ class Message(models.Model):
             models.Index(fields=["app", "-created_at", "-id"], name="message_app_created"),
             models.Index(fields=["app", "target_id", "-created_at"], name="message_app_target"),
             models.Index(fields=["task", "state"], name="message_task_state"),
-            # The sweeps: retention walks messages oldest first; the expiry sweep looks only at
-            # open messages past their valid period (a small partial index, final ones leave it).
-            models.Index(fields=["created_at", "id"], name="message_created_id"),
+            # The expiry sweep looks only at dispatched messages still open past their valid
+            # period: a small partial index (final ones leave it; an ingest's pending rows never
+            # enter it). Retention walks message_app_created, oldest first, app by app.
             models.Index(
                 fields=["expires_at"],
-                name="message_open_expiry",
-                condition=models.Q(state__in=["pending", "queued", "sending", "waiting"]),
+                name="message_expiry_open",
+                condition=models.Q(state__in=["queued", "sending", "waiting"]),
             ),
         ]
 

@@ -11,8 +11,14 @@ nonce gives -1 and changes nothing; the Push API switch off gives 3032.
 Server API guards (console/security/api.py): a source address outside the app's
 allowlist gives HTTP 403 with 3028 INVALID_PARAM and a detail; more calls than the
 app's per-minute limit give HTTP 429 with 3028 and a Retry-After header; a body over
-DATA_UPLOAD_MAX_MEMORY_SIZE gives HTTP 413 with 3028. Every refusal is audited as
-`api.refused` with its code and reason (never a header value or the body).
+DATA_UPLOAD_MAX_MEMORY_SIZE gives HTTP 413 with 3028. Every refusal is counted
+(metrics) and audited as `api.refused` with its code and reason (never a header value
+or the body); refusals before authentication (forged or stale signatures, unknown app
+keys, refused sources, 429s) are audited once per app, code and minute, the rest of
+that minute as one `api.refused.summary` entry with the count.
+
+Malformed input (non-ASCII digits or signatures, Infinity / NaN / out-of-range numbers
+in the JSON body) is refused with its SPEC code like any other bad input, never a 500.
 """
 
 from __future__ import annotations
@@ -82,7 +88,8 @@ def _headers(request: HttpRequest) -> tuple[str, str, str, str]:
 
 
 def _check_fresh(timestamp: str, nonce: str, now_ms: int) -> None:
-    if not timestamp.isdigit() or not nonce or len(nonce) > 128:
+    # ASCII digits only: "²".isdigit() is true and int("²") raises.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 20) or not nonce or len(nonce) > 128:
         raise PushError(ApiCode.SIGNATURE_MISMATCH, "missing or malformed timestamp or nonce")
     if abs(now_ms - int(timestamp)) > settings.PUSHDECK_API_CLOCK_SKEW_SECONDS * 1000:
         raise PushError(ApiCode.SIGNATURE_MISMATCH, "timestamp is more than 5 minutes off")
@@ -130,7 +137,7 @@ def verify_request(
         data = signed_string(
             method=request.method, path=request.path, timestamp=timestamp, nonce=nonce, body=request.body
         )
-        if not signature or not rsa_verify(keys.customer_public_key, data, signature):
+        if not signature or not signature.isascii() or not rsa_verify(keys.customer_public_key, data, signature):
             raise PushError(ApiCode.SIGNATURE_MISMATCH, "signature does not match")
     else:
         _check_fresh(timestamp, nonce, now_ms)
@@ -139,7 +146,8 @@ def verify_request(
         )
         secret = client_key(request, app) if client_key is not None else app.app_secret
         expected = hmac_signature(secret, data)
-        if not signature or not hmac.compare_digest(expected, signature):
+        # compare_digest raises TypeError on a non-ASCII str: such a header is simply wrong.
+        if not signature or not signature.isascii() or not hmac.compare_digest(expected, signature):
             raise PushError(ApiCode.SIGNATURE_MISMATCH, "signature does not match")
     _remember_nonce(app, nonce)
     if kind == "server":
@@ -148,7 +156,25 @@ def verify_request(
     return app
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
+def _int64(text: str) -> int:
+    if len(text) > 20 or not -(2**63) <= (value := int(text)) < 2**63:
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
 def parse_json(request: HttpRequest) -> dict:
+    """The body as a JSON object: strict JSON (no Infinity / NaN, finite doubles, 64-bit integers)."""
     try:
         text = request.body.decode("utf-8")
     except UnicodeDecodeError:
@@ -156,9 +182,13 @@ def parse_json(request: HttpRequest) -> dict:
     if not text.strip():
         return {}
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_int64)
     except json.JSONDecodeError as exc:
         raise PushError(ApiCode.INVALID_PARAM, f"the body is not valid JSON: {exc.msg}") from None
+    except ValueError as exc:  # Infinity, NaN, 1e999, an integer beyond 64 bits
+        raise PushError(ApiCode.INVALID_PARAM, f"the body is not valid JSON: {str(exc)[:80]}") from None
+    except RecursionError:
+        raise PushError(ApiCode.INVALID_PARAM, "the body is not valid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise PushError(ApiCode.INVALID_PARAM, "the body must be a JSON object")
     return data
@@ -193,6 +223,7 @@ def signed_api(kind: str = "server", *, client_key: ClientKey | None = None) -> 
         def wrapper(request: HttpRequest, *args, **kwargs):
             request_id = uuid.uuid4().hex
             request.api_app = None
+            request.api_authenticated = False
             request.api_device = None
             try:
                 if request.method != "POST":
@@ -202,6 +233,7 @@ def signed_api(kind: str = "server", *, client_key: ClientKey | None = None) -> 
                 except RequestDataTooBig:
                     raise BodyTooLarge() from None
                 app = verify_request(request, kind=kind, client_key=client_key)
+                request.api_authenticated = True
                 data = parse_json(request)
                 result = view(request, *args, app=app, data=data, **kwargs)
             except PushError as error:

@@ -51,6 +51,7 @@ app.conf.beat_schedule.update(
     {
         "purge-old-messages": {"task": "campaigns.retention.purge_old_messages", "schedule": 24 * 3600},
         "ping-workers": {"task": "console.ops.tasks.ping_workers", "schedule": 60},
+        "summarise-api-refusals": {"task": "console.security.tasks.summarise_api_refusals", "schedule": 60},
     }
 )
 app.conf.beat_schedule["warn-expiring-certificates"] = {

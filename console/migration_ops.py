@@ -9,7 +9,8 @@ no such thing and gets a plain CREATE INDEX.
 from __future__ import annotations
 
 from django.contrib.postgres.operations import AddIndexConcurrently as _PgAddIndexConcurrently
-from django.db.migrations.operations import AddIndex
+from django.contrib.postgres.operations import RemoveIndexConcurrently as _PgRemoveIndexConcurrently
+from django.db.migrations.operations import AddIndex, RemoveIndex
 
 
 class AddIndexConcurrently(_PgAddIndexConcurrently):
@@ -24,3 +25,17 @@ class AddIndexConcurrently(_PgAddIndexConcurrently):
         if schema_editor.connection.vendor == "postgresql":
             return super().database_backwards(app_label, schema_editor, from_state, to_state)
         return AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
+
+
+class RemoveIndexConcurrently(_PgRemoveIndexConcurrently):
+    """RemoveIndexConcurrently on PostgreSQL, RemoveIndex elsewhere; the migration must be non-atomic."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        return RemoveIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().database_backwards(app_label, schema_editor, from_state, to_state)
+        return RemoveIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)

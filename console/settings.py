@@ -37,7 +37,10 @@ def _secret(name: str, make) -> str:
     if value:
         return value
     if not DEBUG:
-        raise ImproperlyConfigured(f"{name} must be set when DEBUG is off.")
+        raise ImproperlyConfigured(
+            f"{name} must be set when DEBUG is off. "
+            "For the embedded default (secrets generated into the var folder) set DEBUG=true, as `make run` does."
+        )
     local = VAR_DIR / "secrets.env"
     stored = {}
     if local.is_file():
@@ -263,6 +266,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 APNS_PRODUCTION_URL = env.str("APNS_PRODUCTION_URL", default="https://api.push.apple.com")
 APNS_SANDBOX_URL = env.str("APNS_SANDBOX_URL", default="https://api.sandbox.push.apple.com")
 FCM_URL = env.str("FCM_URL", default="https://fcm.googleapis.com")
+# FCM's OAuth token endpoint: Google's, whatever `token_uri` an uploaded service account names.
+FCM_TOKEN_URL = env.str("FCM_TOKEN_URL", default="https://oauth2.googleapis.com/token")
+# Outbound requests a user can aim (callback URLs, URLs from uploads) go only to public
+# addresses; these networks (comma-separated CIDRs) are allowed besides, e.g. 10.0.0.0/8.
+OUTBOUND_ALLOWED_NETWORKS = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])
 HUAWEI_URL = env.str("HUAWEI_URL", default="https://push-api.cloud.huawei.com")
 HUAWEI_TOKEN_URL = env.str("HUAWEI_TOKEN_URL", default="https://oauth-login.cloud.huawei.com/oauth2/v3/token")
 XIAOMI_URL = env.str("XIAOMI_URL", default="https://api.xmpush.xiaomi.com")

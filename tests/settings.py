@@ -11,3 +11,6 @@ import os
 os.environ.setdefault("DEBUG", "true")
 
 from console.settings import *  # noqa: E402, F403
+
+# The fakes the tests aim callbacks and gateways at listen on the loopback.
+OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]

@@ -26,7 +26,16 @@ from django.urls import path
 from django.utils import timezone
 
 from campaigns.codes import ApiCode, PushError
-from campaigns.models import Delivery, Device, DeviceAlias, Platform, ReceiptEventType, Tag, UserBinding
+from campaigns.models import (
+    ApnsEnvironment,
+    Delivery,
+    Device,
+    DeviceAlias,
+    Platform,
+    ReceiptEventType,
+    Tag,
+    UserBinding,
+)
 from console.apisign import HEADER_DEVICE_ID, api_response, signed_api
 from console.models import App, Vendor
 from console.security.api import RateLimited
@@ -179,6 +188,12 @@ def device_report(*, app: App, data: dict, signed_by: Device | None = None) -> t
         "package_name": _str(data, "packageName", max_len=255),
         "last_active_at": timezone.now(),
     }
+    # The APNs environment of the build (a development build's token is only valid on the sandbox host).
+    apns_environment = _str(data, "apnsEnvironment", max_len=12).lower()
+    if apns_environment and apns_environment not in ApnsEnvironment.values:
+        raise PushError(ApiCode.INVALID_PARAM, "apnsEnvironment is production or development", field="apnsEnvironment")
+    if apns_environment or "apnsEnvironment" in data:
+        fields["apns_environment"] = apns_environment
     if platform == Platform.IOS and not fields["apns_token"] and not APNS_TOKEN_RE.match(device_id):
         raise PushError(ApiCode.INVALID_PARAM, "an iOS device needs apnsToken (64 hex characters)", field="apnsToken")
     if vendor and not fields["vendor_token"]:
@@ -317,7 +332,10 @@ def receipt_report(*, app: App, data: dict) -> bool:
 @device_api(registration=True)
 def report_device(request: HttpRequest, *, app: App, data: dict):
     device, secret = device_report(app=app, data=data, signed_by=request.api_device)
-    return {"deviceId": device.device_id, **({"deviceSecret": secret} if secret else {})}
+    reply = {"deviceId": device.device_id, **({"deviceSecret": secret} if secret else {})}
+    if device.platform == Platform.IOS:
+        reply["apnsEnvironment"] = device.apns_environment or ApnsEnvironment.PRODUCTION
+    return reply
 
 
 @device_api()

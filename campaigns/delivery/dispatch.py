@@ -23,6 +23,7 @@ from campaigns.audience import devices_for
 from campaigns.codes import APNS_REASON_CODES, PushStatus
 from campaigns.gateways import Gateway, GatewayError, GatewayResult, OutgoingPush
 from campaigns.models import (
+    FINAL_STATES,
     Channel,
     Delivery,
     Device,
@@ -244,22 +245,61 @@ def _range_devices(task: PushTask, message_id: int, device_range: list[int], res
     return list(qs.order_by("pk").values_list("pk", flat=True))
 
 
-def task_stop_deliveries(*, task_id: int) -> int:
-    """After a task is stopped or cancelled: every open message of it ends CANCELLED (final)."""
+STOP_BATCH = 10_000
+
+
+def task_stop_deliveries(*, task_id: int, batch: int = STOP_BATCH) -> int:
+    """After a task is stopped, cancelled or rejected: every open message of it ends CANCELLED
+    (final), in committed batches so a send of millions never holds one huge transaction."""
     task = PushTask.objects.get(pk=task_id)
-    if task.status not in STOPPED:
+    if task.status not in STOPPED and task.status != TaskStatus.REJECTED:
         return 0
-    ids = list(
-        Message.objects.filter(task_id=task_id)
-        .exclude(state__in=[MessageState.ACCEPTED, MessageState.FAILED, MessageState.EXPIRED, MessageState.CANCELLED])
-        .values_list("pk", flat=True)
+    open_states = [MessageState.PENDING, MessageState.QUEUED, MessageState.SENDING, MessageState.WAITING]
+    open_messages = Message.objects.filter(task_id=task_id, state__in=open_states)
+    before = open_messages.count()
+    while True:
+        if status.messages_cancel_undelivered(task_id, reason=_stop_reason(task), limit=batch) < batch:
+            break
+    # Deliveries not sent yet: through the one status path, a committed batch at a time.
+    reason = _stop_reason(task)
+    open_deliveries = Delivery.objects.filter(
+        message__task_id=task_id, state__in=[MessageState.QUEUED, MessageState.SENDING, MessageState.WAITING]
     )
-    _cancel(task, message_ids=ids, message_id=None, device_ids=None, delivery_ids=None)
-    return len(ids)
+    while True:
+        ids = list(open_deliveries.order_by("pk").values_list("pk", flat=True)[:batch])
+        if not ids:
+            break
+        outcomes = [status.Outcome(pk, MessageState.CANCELLED, PushStatus.CANCELLED, reason=reason) for pk in ids]
+        if not status.deliveries_record(outcomes):
+            break
+    # Messages still open (a fan-out whose later chunks never built their deliveries) end here.
+    while True:
+        ids = list(open_messages.order_by("pk").values_list("pk", flat=True)[:batch])
+        if not status.messages_close(ids, state=MessageState.CANCELLED, status=PushStatus.CANCELLED, reason=reason):
+            break
+    return before - open_messages.count()
 
 
-def _cancel(task, *, message_ids, message_id, device_ids, delivery_ids) -> None:
-    reason = f"task {task.get_status_display().lower()}"
+def _stop_reason(task: PushTask) -> str:
+    return f"task {task.get_status_display().lower()}"
+
+
+def message_revoke(*, message_id: int) -> bool:
+    """One open message (and its open deliveries) ends CANCELLED, revoked by its sender.
+
+    False when it is already final: a message a gateway accepted cannot be called back."""
+    message = Message.objects.select_related("task").filter(pk=message_id).first()
+    if message is None or message.state in FINAL_STATES:
+        return False
+    _cancel(
+        message.task, message_ids=[message.pk], message_id=None, device_ids=None, delivery_ids=None, reason="revoked"
+    )
+    message.refresh_from_db(fields=["state"])
+    return message.state == MessageState.CANCELLED
+
+
+def _cancel(task, *, message_ids, message_id, device_ids, delivery_ids, reason: str = "") -> None:
+    reason = reason or _stop_reason(task)
     open_states = [MessageState.PENDING, MessageState.QUEUED, MessageState.SENDING, MessageState.WAITING]
     ids = list(message_ids or []) + ([message_id] if message_id else [])
     if delivery_ids:
@@ -417,7 +457,9 @@ def outgoing_push(delivery: OpenDelivery, app) -> OutgoingPush:
         icon_url=p.get("icon_url") or "",
         image_url=p.get("image_url") or "",
         package_name=device.package_name or app.android_package,
-        topic=app.ios_bundle_id,
+        # APNs: the active credential's topic (a certificate's override, the .p8 key's topic).
+        topic="" if delivery.channel == Channel.APNS else app.ios_bundle_id,
+        apns_environment=device.apns_environment,
         extras={str(k): str(v) for k, v in (p.get("extras") or {}).items()},
     )
 
@@ -481,6 +523,8 @@ def _send_group(gateway: Gateway, app, group: list[OpenDelivery], retry: ChunkRe
         # Claim before send: another run of the same deliveries (a redelivered chunk, a second
         # bind of the same user) gets none of them, and this run sends only what it claimed.
         batch = group[start : start + size]
+        if start and _stopped_meanwhile(batch[0].message.task_id, group[start:]):
+            return
         claimed = status.deliveries_claim([d.pk for d in batch])
         batch = [d for d in batch if d.pk in claimed]
         if not batch:
@@ -523,6 +567,15 @@ def _credential_health(gateway: Gateway, app, results: list[GatewayResult]) -> N
             gateway.credential_checked_at = time.monotonic()
 
 
+def _stopped_meanwhile(task_id: int, rest: list[OpenDelivery]) -> bool:
+    """A stop between two gateway batches of a chunk: the rest is cancelled, not sent."""
+    task = PushTask.objects.filter(pk=task_id, status__in=STOPPED).first()
+    if task is None:
+        return False
+    _cancel(task, message_ids=None, message_id=None, device_ids=None, delivery_ids=[d.pk for d in rest])
+    return True
+
+
 def _record_results(
     batch: list[OpenDelivery], results: list[GatewayResult], retry: ChunkRetry, *, final_attempt
 ) -> None:
@@ -540,11 +593,13 @@ def _record_results(
             final.append(status.Outcome(d.pk, MessageState.ACCEPTED, PushStatus.ACKED, r.code, reason, mid))
             continue
         expires_at = d.message.expires_at
-        if not r.permanent and r.retry_after and now + timedelta(seconds=r.retry_after) >= expires_at:
-            # A quota wait (e.g. vivo's daily quota until tomorrow) longer than the message's validity:
-            # never parked past it; it ends expired, saying why.
+        transient = not r.permanent and (not final_attempt and d.attempts < last_try or r.retry_after)
+        wait = retry_wait(d.attempts, r.retry_after) if transient else 0.0
+        if transient and now + timedelta(seconds=wait) >= expires_at:
+            # The next try (a vendor's daily quota until tomorrow, a long Retry-After or backoff) would
+            # come after the message's validity: never parked past it; it ends expired, saying why.
             code = r.code if r.code is not None else PushStatus.RETRIES_EXHAUSTED
-            retry_at = timezone.localtime(now + timedelta(seconds=r.retry_after))
+            retry_at = timezone.localtime(now + timedelta(seconds=wait))
             why = (
                 f"{reason or code}; next try allowed at {retry_at:%Y-%m-%d %H:%M %Z}, "
                 f"after the message expires at {timezone.localtime(expires_at):%Y-%m-%d %H:%M %Z}"
@@ -552,7 +607,6 @@ def _record_results(
             final.append(status.Outcome(d.pk, MessageState.EXPIRED, code, r.code, why, mid))
             continue
         if not r.permanent and not final_attempt and d.attempts < last_try:
-            wait = retry_wait(d.attempts, r.retry_after)
             next_at[d.pk] = now + timedelta(seconds=wait)
             again.append(status.Outcome(d.pk, MessageState.QUEUED, d.status, r.code, reason, mid))
             if wait <= park_after:

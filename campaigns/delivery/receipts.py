@@ -5,8 +5,8 @@ One receipt per POST, as the SPEC says; what makes them keep pace with delivery:
 - receipts travel in batches (one task per app and batch, not one per delivery);
 - the app's signing key is parsed once per process (`console.keys.private_key`);
 - each callback endpoint (scheme, host, port) has one pooled keep-alive client per process,
-  built by `client_for`; the connection step is `callback_transport`, so an outbound guard
-  can replace it without touching the rest;
+  built by `client_for`; every POST goes through the outbound guard (`console.security.outbound`):
+  the URL is resolved and checked once per batch and each POST connects to that address;
 - a batch is sent concurrently (`PUSHDECK_CALLBACK_CONCURRENCY` at once) and an app holds at
   most `PUSHDECK_CALLBACK_APP_TASKS` batches at a time on the whole fleet, so a slow or failing
   endpoint keeps only a bounded share of the workers and delays only its own app;
@@ -33,6 +33,7 @@ from campaigns.codes import status_text
 from campaigns.models import CallbackAttempt, Delivery, MessageState, Platform
 from console.keys import rsa_sign
 from console.models import KeyConfig
+from console.security import outbound
 
 logger = logging.getLogger(__name__)
 
@@ -116,11 +117,16 @@ class BatchResult:
     gave_up: list[int] = field(default_factory=list)  # failed on the last attempt
 
 
-def _post(client: httpx.Client, url: str, raw: bytes) -> tuple[int | None, str]:
+def _post(
+    client: httpx.Client, url: str, raw: bytes, destination: outbound.Destination | Exception
+) -> tuple[int | None, str]:
+    """Through the outbound guard, to the address checked for this batch; errors in neutral words."""
+    if isinstance(destination, Exception):
+        return None, outbound.describe_error(destination)
     try:
-        response = client.post(url, content=raw)
-    except httpx.HTTPError as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:300]
+        response = outbound.post(client, url, content=raw, destination=destination)
+    except (httpx.HTTPError, outbound.RefusedDestination) as exc:
+        return None, outbound.describe_error(exc)
     return response.status_code, "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
 
 
@@ -139,6 +145,12 @@ def receipts_send(*, app_id: int, delivery_ids: list[int], attempt: int) -> Batc
         return result
     client = client_for(keys.callback_url)
     private_pem, base_url = keys.console_private_key, keys.callback_url
+    # Resolved and checked once per batch, now (not when the URL was saved): every POST of the
+    # batch connects to this address, whatever the name resolves to meanwhile.
+    try:
+        destination: outbound.Destination | Exception = outbound.resolve(base_url)
+    except outbound.RefusedDestination as exc:
+        destination = exc
 
     def prepare(delivery: Delivery) -> tuple[Delivery, dict, bytes, str]:
         body = receipt_body(delivery)
@@ -155,7 +167,7 @@ def receipts_send(*, app_id: int, delivery_ids: list[int], attempt: int) -> Batc
 
         def start(delivery: Delivery) -> None:
             delivery, body, raw, url = prepare(delivery)
-            running[pool.submit(_post, client, url, raw)] = (delivery, body)
+            running[pool.submit(_post, client, url, raw, destination)] = (delivery, body)
 
         for delivery in pending:
             start(delivery)

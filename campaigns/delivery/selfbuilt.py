@@ -170,13 +170,11 @@ def expire_due(*, now: datetime | None = None, limit: int = 5000) -> int:
     # A send in flight is left to its worker; one stuck long after (its chunk lost) is closed too,
     # so every message ends with a final status.
     stuck = now - timedelta(seconds=settings.PUSHDECK_STUCK_SECONDS)
-    # From the open messages past their valid period (the message_open_expiry partial index):
-    # a message with an open delivery is open itself.
-    expired_open = Message.objects.filter(expires_at__lte=now, state__in=status.OPEN_STATES).values("pk")
+    # Open deliveries are few (delivery_open_by_message); their messages are read by key.
     rows = list(
         Delivery.objects.filter(
             Q(state__in=open_states) | Q(state=MessageState.SENDING, updated_at__lt=stuck),
-            message_id__in=expired_open,
+            message__expires_at__lte=now,
         )
         .values_list("pk", "status")
         .order_by("pk")[:limit]

@@ -659,6 +659,37 @@ def messages_close(
     return len(messages)
 
 
+def messages_cancel_undelivered(task_id: int, *, reason: str, limit: int, now: datetime | None = None) -> int:
+    """Up to `limit` open messages of a stopped task that have no delivery yet end CANCELLED, with
+    their timeline line: one statement, committed on its own (the stop of a big send is many)."""
+    now = now or timezone.now()
+    open_states = [str(s.value) for s in OPEN_STATES]
+    if connection.vendor != "postgresql":
+        ids = list(
+            Message.objects.filter(task_id=task_id, state__in=open_states, deliveries__isnull=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        return messages_close(ids, state=MessageState.CANCELLED, status=PushStatus.CANCELLED, reason=reason, now=now)
+    messages, deliveries, events = Message._meta.db_table, Delivery._meta.db_table, StatusEvent._meta.db_table
+    sql = (
+        f'WITH picked AS (SELECT m.id FROM "{messages}" m WHERE m.task_id = %s AND m.state = ANY(%s::varchar[]) '
+        f'AND NOT EXISTS (SELECT 1 FROM "{deliveries}" d WHERE d.message_id = m.id) ORDER BY m.id LIMIT %s '
+        "FOR UPDATE OF m), "
+        f'closed AS (UPDATE "{messages}" t SET state = %s, status = %s, status_desc = %s, status_changed_at = %s '
+        "FROM picked WHERE t.id = picked.id AND t.state = ANY(%s::varchar[]) RETURNING t.id) "
+        f'INSERT INTO "{events}" (message_id, at, state, status, description, channel) '
+        "SELECT id, %s, %s, %s, %s, '' FROM closed"
+    )
+    cancelled, code, desc = str(MessageState.CANCELLED.value), int(PushStatus.CANCELLED), reason[:300]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [task_id, open_states, limit, cancelled, code, desc, now, open_states, now, cancelled, code, desc],
+        )
+        return cursor.rowcount
+
+
 def messages_wait_for_binding(message_ids: Iterable[int], *, now: datetime | None = None) -> int:
     """1 NoBindInfo: the user has no device yet; the message waits until a binding appears or it expires."""
     now = now or timezone.now()

@@ -59,7 +59,8 @@ class Call:
 
     @property
     def caller(self) -> str:
-        return f"accesskey:{self.access_key_id}"
+        """Who the task list and the audit log name: the user and the AccessKey (as the other doors do)."""
+        return f"{self.user.get_username()} (AccessKey {self.access_key_id})"[:100]
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,21 @@ def _open(order: Order, p: Params, *, open_type_key: str, url_key: str, activity
     order.activity = activity
 
 
+def _android_remind(order: Order, p: Params) -> None:
+    """AndroidRemind + AndroidPopup*: EMAS turns an offline message into a vendor notification.
+    Pushdeck sends notifications through the vendor channels already and pass-through messages
+    through its own channel only, so it accepts them on a notification that they repeat."""
+    remind = p.bool("AndroidRemind", default=False)
+    if remind and not order.notice:
+        raise unsupported(["AndroidRemind"], "a pass-through message is not turned into a vendor notification")
+    for key, same in (("AndroidPopupTitle", order.title), ("AndroidPopupBody", order.body)):
+        value = p.str(key)
+        if value and value != same:
+            raise unsupported([key], "the vendor channels show the notification itself; give the same text")
+    if p.has("AndroidPopupActivity"):
+        raise unsupported(["AndroidPopupActivity"], "the vendor channels open the app or AndroidActivity")
+
+
 def _ios_options(order: Order, p: Params, *, prefix: str = "iOS") -> None:
     badge = p.int(f"{prefix}Badge")
     if badge is not None:
@@ -319,6 +335,7 @@ def _push_order(app: App, p: Params) -> Order:
     _times(order, p, push_time="PushTime", expire_time="ExpireTime", store_offline="StoreOffline")
     if order.platform != Platform.IOS:
         _open(order, p, open_type_key="AndroidOpenType", url_key="AndroidOpenUrl", activity_key="AndroidActivity")
+    _android_remind(order, p)
     _merge_extras(order, p.json_map("AndroidExtParameters"), "AndroidExtParameters")
     if order.platform != Platform.ANDROID:
         _ios_options(order, p)

@@ -17,6 +17,7 @@ from django.db import transaction
 from campaigns.models import Message, PushTask, PushType, TargetType, TaskStatus
 from console.acs.door import Call
 from console.apicodes import ApiCode, PushError
+from console.audit import audit_record
 from console.models import Perm
 
 from ..sends import api as native_api
@@ -269,3 +270,29 @@ def cancel_push_scheduler(call: Call) -> dict:
         for task_id in dict.fromkeys(int(part) for part in raw):
             services.task_cancel(app=app, task_id=task_id, actor=call.user, request=call.request)
     return ok(RESULT_SHAPE, ResultContent=str(len(set(raw))))
+
+
+@mpaas_action("RevokePushMessage", PUSH_SHAPE)
+def revoke_push_message(call: Call) -> dict:
+    """Cancels one message not yet delivered: MessageId is its msgKey, TargetId its target."""
+    from campaigns.delivery.dispatch import message_revoke
+
+    app = app_of(call, Perm.SEND)
+    check_fields(call, used=["MessageId", "TargetId"])
+    msg_key, target = call.get("MessageId") or "", call.get("TargetId") or ""
+    if not msg_key or not target:
+        raise PushError(ApiCode.INVALID_PARAM, "MessageId (the msgKey) and TargetId are required")
+    message = Message.objects.filter(app=app, customer_msg_id=msg_key[:64], target_id=target[:128]).first()
+    if message is None:
+        raise PushError(ApiCode.INVALID_PARAM, "no message with this MessageId and TargetId")
+    if not message_revoke(message_id=message.pk):
+        raise PushError(ApiCode.INVALID_PARAM, "the message has already ended (delivered, failed or expired)")
+    audit_record(
+        action="send.revoke",
+        actor=call.user,
+        actor_label=call.actor_label,
+        app=app,
+        target=f"message {message.pk}",
+        request=call.request,
+    )
+    return ok(PUSH_SHAPE, PushResult={"Success": True, "ResultMsg": "", "Data": str(message.pk)})

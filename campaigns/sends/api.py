@@ -57,8 +57,18 @@ def _int(data: dict, name: str, default=None, code: ApiCode = ApiCode.INVALID_PA
         raise PushError(code, f"{name} must be a number") from None
 
 
+def _text(data: dict, name: str) -> str:
+    """A text field: a string (or a number, as some callers send ids); anything else is refused."""
+    value = data.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise PushError(ApiCode.INVALID_PARAM, f"{name} must be a string")
+    return str(value)
+
+
 def _template(app: App, data: dict):
-    name = (data.get("templateName") or "").strip()
+    name = _text(data, "templateName").strip()
     if not name:
         raise PushError(ApiCode.NEED_TEMPLATE, "templateName is required")
     template = Template.objects.live().filter(app=app, name=name).select_related("current_version").first()

@@ -42,6 +42,7 @@ from . import csvingest, rules
 logger = logging.getLogger(__name__)
 
 DISPATCH_TASK = "campaigns.delivery.tasks.dispatch_task"
+STOP_TASK = "campaigns.delivery.tasks.deliver_task_stop"
 # Target types resolved per target id (one Message each); the others are one Message.
 PER_TARGET_TYPES = {TargetType.USER, TargetType.ANDROID_DEVICE, TargetType.IOS_DEVICE, TargetType.DEVICE}
 
@@ -435,16 +436,28 @@ def task_reject(*, app: App, task_id: int, actor, request=None) -> PushTask:
         raise PushError(ApiCode.INVALID_PARAM, "this send is not waiting for approval")
     task.status = TaskStatus.REJECTED
     task.save(update_fields=["status"])
-    _cancel_open_messages(task)
+    task.cancelled_count = _cancel_open_messages_later(task)
     audit_record(action="send.reject", actor=actor, app=app, target=f"task {task.pk}", request=request)
     return task
 
 
 def _cancel_open_messages(task: PushTask) -> int:
-    """Every open message (and delivery) ends CANCELLED through the one status path, with its timeline."""
+    """Every open message (and delivery) ends CANCELLED through the one status path, with its timeline.
+    O(messages): call it from a worker only."""
     from campaigns.delivery.dispatch import task_stop_deliveries
 
     return task_stop_deliveries(task_id=task.pk)
+
+
+def _cancel_open_messages_later(task: PushTask) -> int:
+    """A web request only ends the task; a worker cancels its open messages in committed batches
+    (a 2.5 M-message send would not fit in one request). Returns how many are to be cancelled."""
+    from campaigns.models import FINAL_STATES
+
+    task_id = task.pk
+    transaction.on_commit(lambda: current_app.send_task(STOP_TASK, args=[task_id], queue="dispatch"))
+    # One index-only count on (task, state): the figure the page and the API report.
+    return Message.objects.filter(task_id=task_id).exclude(state__in=FINAL_STATES).count()
 
 
 # Tasks a person may still stop (running) or cancel (not started yet).
@@ -463,7 +476,7 @@ def _task_end(
     task.status = status
     task.finished_at = timezone.now()
     task.save(update_fields=["status", "finished_at"])
-    cancelled = _cancel_open_messages(task)
+    cancelled = _cancel_open_messages_later(task)
     task.cancelled_count = cancelled
     audit_record(
         action=action, actor=actor, app=app, target=f"task {task.pk}", summary={count_key: cancelled}, request=request

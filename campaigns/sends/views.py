@@ -337,7 +337,7 @@ def api_docs(request: HttpRequest, app: App) -> HttpResponse:
                     if k in spec
                 ),
             }
-            for name, spec in schema["properties"].items()
+            for name, spec in schema.get("properties", {}).items()
         ]
         operations.append({"path": path, "summary": op["summary"], "fields": fields, "responses": op["responses"]})
     return render(

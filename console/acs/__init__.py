@@ -1,15 +1,16 @@
 """The Alibaba Cloud compatible door: official Alibaba Cloud SDKs call Pushdeck unchanged.
 
-A call is any request carrying an Alibaba Cloud signature (today ACS3-HMAC-SHA256: the
-`x-acs-action` / `x-acs-version` headers and an `Authorization: ACS3-HMAC-SHA256 ...`
-header), on any path. `console.acs.middleware.DoorMiddleware` hands it to
+A call is any request carrying an Alibaba Cloud signature, on any path: ACS3-HMAC-SHA256
+(the Tea SDKs: `x-acs-action` / `x-acs-version` headers and an `Authorization:
+ACS3-HMAC-SHA256 ...` header) or RPC 1.0 (the older SDKs: `Action`, `Version`,
+`Signature`, `SignatureMethod=HMAC-SHA1`, ... in the query, `rpcsign.RpcVerifier`). `console.acs.middleware.DoorMiddleware` hands it to
 `door.serve` before sessions, CSRF or sign-in see it, so console pages are undisturbed.
 
 `door.serve` does, for every API version alike:
 
 1. pick the first registered verifier that recognises the request
-   (`signing.Acs3Verifier`; another signature scheme subclasses `signing.Verifier`
-   and is added with `door.register_verifier`);
+   (`rpcsign.RpcVerifier`, then `signing.Acs3Verifier`; another signature scheme
+   subclasses `signing.Verifier` and is added with `door.register_verifier`);
 2. find the (version, action) handler (`InvalidVersion` / `InvalidAction.NotFound`);
 3. look up the AccessKey (`InvalidAccessKeyId.NotFound`, `InvalidAccessKeyId.Inactive`),
    check the signature (`SignatureDoesNotMatch`), the date window

@@ -115,8 +115,14 @@ def on_push_error(version: str, renderer: Callable[[Call, PushError], dict]) -> 
     _PUSH_ERROR_RENDERERS[version] = renderer
 
 
-def register_verifier(verifier) -> None:
-    if all(type(v) is not type(verifier) for v in _VERIFIERS):
+def register_verifier(verifier, *, first: bool = False) -> None:
+    """Add a signature scheme; `first` tries it before the others (it recognises its requests
+    more narrowly: the older SDKs also send an unsigned x-acs-action)."""
+    if any(type(v) is type(verifier) for v in _VERIFIERS):
+        return
+    if first:
+        _VERIFIERS.insert(0, verifier)
+    else:
         _VERIFIERS.append(verifier)
 
 

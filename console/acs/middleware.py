@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import signing  # noqa: F401 - registers the ACS3 verifier
+from . import rpcsign, signing  # noqa: F401 - register the RPC 1.0 and ACS3 verifiers
 from .door import serve, verifier_for
 
 

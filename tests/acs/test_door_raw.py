@@ -25,7 +25,8 @@ def test_console_pages_are_not_disturbed(client, app, marketer):
 
 def test_refusals_through_a_raw_client(client, app, marketer_key):
     raw = RawClient(client, marketer_key)
-    params = {"AppId": app.app_key, "WorkspaceId": "default", "DeliveryType": "1", "Title": "t", "Content": "c"}
+    params = {"AppId": app.app_key, "WorkspaceId": "default", "TaskName": "raw", "DeliveryType": "1"}
+    params.update({"Title": "t", "Content": "c"})
     params["TargetMsgkey"] = json.dumps({"d1": "raw-1"})
 
     # A body changed after signing.
@@ -53,3 +54,24 @@ def test_refusals_through_a_raw_client(client, app, marketer_key):
     assert (deleted.status_code, deleted.json()["Code"]) == (404, "InvalidAccessKeyId.NotFound")
     assert PushTask.objects.count() == 1
     assert AuditEntry.objects.filter(action="door.refused", summary__code="SignatureDoesNotMatch").exists()
+
+
+@pytest.mark.parametrize("who", ["wrong_secret", "auditor", "outsider"])
+def test_wrong_secret_auditor_and_another_apps_key_create_nothing(
+    who, client, app, marketer_key, auditor_key, outsider_key
+):
+    key = {"auditor": auditor_key, "outsider": outsider_key}.get(who, marketer_key)
+    raw = RawClient(client, key, secret="guessed" if who == "wrong_secret" else None)
+    params = {"AppId": app.app_key, "WorkspaceId": "default", "TaskName": "raw", "DeliveryType": "1"}
+    params.update({"Title": "t", "Content": "c", "TargetMsgkey": json.dumps({"d1": "raw-1"})})
+    response = raw.post("PushSimple", params)
+    expected = (400, "SignatureDoesNotMatch") if who == "wrong_secret" else (403, "Forbidden")
+    assert (response.status_code, response.json()["Code"]) == expected
+    assert response["Content-Type"].startswith("application/json") and response.json()["RequestId"]
+    assert PushTask.objects.count() == 0 and DoorNonce.objects.count() == (0 if who == "wrong_secret" else 1)
+
+
+def test_the_overview_shows_app_id_and_workspace_id(client_for, app, marketer):
+    html = client_for(marketer).get(f"/apps/{app.app_key}/").content.decode()
+    assert f'<code data-testid="mpaas-app-id">{app.app_key}</code>' in html
+    assert '<code data-testid="mpaas-workspace-id">default</code>' in html

@@ -11,6 +11,7 @@ import pytest
 from alibabacloud_tea_openapi.exceptions import ClientException
 from django.utils import timezone
 
+from campaigns.delivery.tasks import deliver_task_stop
 from campaigns.models import Device, Message, MessageState, PushTask, TaskStatus, UserBinding
 from templates_app.models import Template
 from tests.acs.helpers import ids, mpaas, no_retry, sdk
@@ -255,6 +256,7 @@ def test_scheduled_send_listed_then_cancelled_and_a_queued_send_revoked(app, mar
     assert cancelled.result_code == "100"
     task.refresh_from_db()
     assert task.status == TaskStatus.CANCELLED
+    deliver_task_stop(task.pk)  # what the call queued: a worker cancels the open messages
     assert Message.objects.get(task=task).state == MessageState.CANCELLED
     mps = client.query_mps_scheduler_list_with_options(mpaas.QueryMpsSchedulerListRequest(**ids(app)), RT()).body
     assert mps.result_content.data.list[0].executed_status == "2"
@@ -271,12 +273,23 @@ def test_scheduled_send_listed_then_cancelled_and_a_queued_send_revoked(app, mar
         ),
         RT(),
     ).body
+    one = client.revoke_push_message_with_options(
+        mpaas.RevokePushMessageRequest(**ids(app), message_id="now-1", target_id="d1"), RT()
+    ).body
+    assert (one.result_code, one.push_result.success) == ("100", True)
+    assert Message.objects.get(customer_msg_id="now-1").state == MessageState.CANCELLED
+    assert Message.objects.get(customer_msg_id="now-2").state == MessageState.PENDING
+    twice = client.revoke_push_message_with_options(
+        mpaas.RevokePushMessageRequest(**ids(app), message_id="now-1", target_id="d1"), RT()
+    ).body
+    assert (twice.result_code, twice.push_result.success) == ("3028", False)
     revoked = client.revoke_push_task_with_options(
         mpaas.RevokePushTaskRequest(**ids(app), task_id=now.push_result.data), RT()
     ).body
-    assert (revoked.result_code, revoked.push_result.data) == ("100", "2")
+    assert (revoked.result_code, revoked.push_result.data) == ("100", "1")
     stopped = PushTask.objects.get(pk=int(now.push_result.data))
     assert stopped.status == TaskStatus.STOPPED
+    deliver_task_stop(stopped.pk)  # what the call queued: a worker cancels the open messages
     assert set(Message.objects.filter(task=stopped).values_list("state", flat=True)) == {MessageState.CANCELLED}
 
 

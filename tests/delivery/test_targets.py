@@ -7,7 +7,6 @@ APNs (HTTP/2) and the fake Huawei Push Kit received: which device tokens got whi
 
 from __future__ import annotations
 
-import subprocess
 from collections import defaultdict
 from datetime import timedelta
 
@@ -18,12 +17,10 @@ from django.utils import timezone
 
 from campaigns.models import FINAL_STATES, DeviceAlias, Message, PushTask, Tag, TaskStatus
 from campaigns.reports.diagnosis import troubleshoot
-from tests import workers
 from tests.apiclient import SignedClient, enable_server_api
 from tests.campaigns.send_fixtures import bind, make_template
 
 from .conftest import huawei_channel, make_device, wait_for
-from .test_worker_kill import worker_env
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
@@ -107,31 +104,10 @@ def _simple(label, **over):
 
 
 @pytest.fixture
-def engine_worker(app, pki, transactional_db, tmp_path):
-    """Fake APNs (client certificate) and fake Huawei in this process, one real worker process."""
-    from tests.fakes.apns import FakeApns
-    from tests.fakes.vendors import FakeHuawei
-
-    from .conftest import HUAWEI_APP_ID, HUAWEI_SECRET, apns_certificate
-
-    apns = FakeApns(pki, require_client_cert=True).start()
-    huawei = FakeHuawei(app_id=HUAWEI_APP_ID, app_secret=HUAWEI_SECRET).start()
-    apns_certificate(app, pki)
+def engine_worker(engine_fleet, app):
     huawei_channel(app)
-    env = worker_env(apns.url, pki.ca_file)
-    env.update(HUAWEI_URL=huawei.url, HUAWEI_TOKEN_URL=huawei.token_url, PUSHDECK_CHUNK_SIZE="2")
-    log = (tmp_path / "worker.log").open("w")
-    worker = workers.start_worker(env, concurrency=1, pool="solo", stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield apns, huawei, tmp_path / "worker.log"
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        apns.stop()
-        huawei.stop()
+    engine_fleet.start(chunk_size=2)
+    return engine_fleet.apns, engine_fleet.huawei, engine_fleet.logs[0]
 
 
 def _received(apns, huawei) -> dict[str, list[str]]:

@@ -349,7 +349,7 @@ def test_fcm_refusal_and_recovery_show_on_the_health_row(app, settings, client_f
     other_private, _ = make_rsa_key()
     email = "pusher@demo-project.iam.gserviceaccount.com"
     fake = FakeFcm(project_id="demo-project", client_email=email, public_pem=public).start()
-    settings.FCM_URL = fake.url
+    settings.FCM_URL, settings.FCM_TOKEN_URL = fake.url, fake.token_url
 
     def account(key: str) -> str:
         return json.dumps(

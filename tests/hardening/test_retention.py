@@ -137,9 +137,10 @@ def test_each_slice_commits_on_its_own_and_a_broken_run_is_finished_by_the_next(
     with connection.cursor() as cursor:
         cursor.execute("SET enable_seqscan = off")
         cursor.execute(
-            "EXPLAIN SELECT id FROM campaigns_message WHERE created_at < %s ORDER BY created_at, id LIMIT 2000",
-            [history["now"]],
+            "EXPLAIN SELECT id FROM campaigns_message WHERE app_id = %s AND created_at < %s "
+            "ORDER BY created_at, id LIMIT 2000",
+            [app.pk, history["now"]],
         )
         plan = " ".join(r[0] for r in cursor.fetchall())
         cursor.execute("RESET enable_seqscan")
-    assert "message_created_id" in plan, plan
+    assert "Scan Backward using message_app_created" in plan, plan

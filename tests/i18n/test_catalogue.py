@@ -21,6 +21,7 @@ ALLOWED = {
     "AppKey",
     "AppSecret",
     "AccessKey ID",
+    "mPaaS SDK",
     "APNs",
     "FCM",
     "Huawei",

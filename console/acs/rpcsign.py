@@ -10,7 +10,9 @@ canonical query, joined by `&`; the canonical query is every query and form para
 but `Signature` (empty ones included), keys and values RFC 3986 percent-encoded, sorted
 by key, `k=v` joined by `&`. The signature is base64(HMAC-SHA1(secret + "&", string)).
 
-Pure functions: looking the key up, the date window and nonce replay are the door's.
+`parse` and `string_to_sign` are pure; `RpcVerifier` plugs them into the door
+(`console.acs.door`), which checks the key, the date window and nonce replay for every
+signature version alike.
 """
 
 from __future__ import annotations
@@ -19,8 +21,13 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import quote
+
+from django.http import HttpRequest
+
+from .door import DoorError, SignedCall, register_verifier
+from .signing import Verifier, decode_pairs, parse_iso_utc, signature_mismatch
 
 # Parameters of the signature and the call envelope, never an action's own field.
 ENVELOPE = frozenset(
@@ -53,6 +60,8 @@ class RpcSignatureError(Exception):
 @dataclass(frozen=True)
 class RpcSigned:
     access_key_id: str
+    action: str
+    version: str
     nonce: str
     timestamp: datetime
     signature: str
@@ -80,20 +89,6 @@ def sign(secret: str, text: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def parse_timestamp(value: str) -> datetime | None:
-    """`Timestamp` is UTC ISO 8601 to the second, `2026-11-29T20:00:00Z`."""
-    for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):
-        try:
-            return datetime.strptime(value, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-    return None
-
-
-def is_rpc_signed(params: list[tuple[str, str]]) -> bool:
-    return any(k == "Signature" for k, _ in params) and any(k == "SignatureMethod" for k, _ in params)
-
-
 def parse(method: str, params: list[tuple[str, str]]) -> RpcSigned:
     """Read the signature parameters of a request (query and form pairs, decoded). Checks their
     form, not the signature: that needs the key's secret (`RpcSigned.matches`)."""
@@ -102,18 +97,20 @@ def parse(method: str, params: list[tuple[str, str]]) -> RpcSigned:
         if key in seen:
             raise RpcSignatureError("InvalidParameter", f"The parameter {key} is given more than once.")
         seen[key] = value
-    for name in ("AccessKeyId", "Signature", "SignatureNonce", "Timestamp"):
+    for name in ("AccessKeyId", "Action", "Version", "Signature", "SignatureNonce", "Timestamp"):
         if not seen.get(name):
             raise RpcSignatureError("MissingParameter", f"The input parameter {name} that is mandatory is missing.")
     if seen.get("SignatureMethod") != SIGNATURE_METHOD:
         raise RpcSignatureError("InvalidParameter", "SignatureMethod is not supported: use HMAC-SHA1.")
     if seen.get("SignatureVersion") != SIGNATURE_VERSION:
         raise RpcSignatureError("InvalidParameter", "SignatureVersion is not supported: use 1.0.")
-    timestamp = parse_timestamp(seen["Timestamp"])
+    timestamp = parse_iso_utc(seen["Timestamp"])
     if timestamp is None:
         raise RpcSignatureError("InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted.")
     return RpcSigned(
         access_key_id=seen["AccessKeyId"],
+        action=seen["Action"],
+        version=seen["Version"],
         nonce=seen["SignatureNonce"],
         timestamp=timestamp,
         signature=seen["Signature"],
@@ -122,6 +119,48 @@ def parse(method: str, params: list[tuple[str, str]]) -> RpcSigned:
     )
 
 
-def mismatch_message(signed: RpcSigned) -> str:
-    """Alibaba's wording: the old SDK splits it on ':' and compares its own string to sign."""
-    return "Specified signature is not matched with our calculation. server string to sign is:" + signed.string_to_sign
+# The door's verifier -------------------------------------------------------------------
+
+
+class RpcVerifier(Verifier):
+    """RPC signature 1.0: the older SDKs (they also send an unsigned x-acs-action, so this one goes first)."""
+
+    name = "RPC 1.0 (HMAC-SHA1)"
+
+    def applies(self, request: HttpRequest) -> bool:
+        query = request.META.get("QUERY_STRING", "")
+        return "Signature=" in query and "SignatureMethod=" in query
+
+    def pairs(self, request: HttpRequest) -> list[tuple[str, str]]:
+        """Query and form parameters: both are signed (the old SDK sends repeat lists in the body)."""
+        pairs = decode_pairs(request.META.get("QUERY_STRING", ""))
+        content_type = (request.content_type or "").lower()
+        if request.body and content_type in ("application/x-www-form-urlencoded", ""):
+            try:
+                pairs += decode_pairs(request.body.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise DoorError(400, "InvalidParameter", "The request body is not UTF-8.") from None
+        return pairs
+
+    def parse(self, request: HttpRequest) -> SignedCall:
+        try:
+            rpc = parse(request.method, self.pairs(request))
+        except RpcSignatureError as error:
+            raise DoorError(error.status, error.code, error.message) from None
+        return SignedCall(
+            access_key_id=rpc.access_key_id,
+            action=rpc.action,
+            version=rpc.version,
+            date=rpc.timestamp,
+            nonce=rpc.nonce,
+            params=rpc.params,
+            extra={"rpc": rpc},
+        )
+
+    def check_signature(self, request: HttpRequest, signed: SignedCall, secret: str) -> None:
+        rpc: RpcSigned = signed.extra["rpc"]
+        if not rpc.matches(secret):
+            raise signature_mismatch(rpc.string_to_sign)
+
+
+register_verifier(RpcVerifier(), first=True)
