@@ -28,6 +28,7 @@ from ..models import (
 )
 from ..permissions import app_permission
 from ..security.api import own_limit
+from ..uploads import too_large, too_large_message, upload_limit
 from . import services
 from .forms import (
     VENDOR_FIELDS,
@@ -129,10 +130,17 @@ def push_config(request: HttpRequest, app: App) -> HttpResponse:
     return _push_config_page(request, app)
 
 
+def _credential_file_limit() -> int:
+    return settings.PUSHDECK_CREDENTIAL_FILE_MAX_BYTES
+
+
 @app_permission(Perm.CONFIGURE)
+@upload_limit(_credential_file_limit)
 @require_POST
 def apns_certificate_upload(request: HttpRequest, app: App) -> HttpResponse:
     form = ApnsCertificateForm(request.POST, request.FILES, app=app)
+    if too_large(request):
+        form.add_error(None, too_large_message(request))
     if not form.is_valid():
         return _push_config_page(request, app, status=400, cert_form=form)
     cert = services.apns_certificate_upload(
@@ -153,10 +161,13 @@ def apns_certificate_upload(request: HttpRequest, app: App) -> HttpResponse:
 
 
 @app_permission(Perm.CONFIGURE)
+@upload_limit(_credential_file_limit)
 @require_POST
 def apns_token_save(request: HttpRequest, app: App) -> HttpResponse:
     has_key = ApnsTokenKey.objects.filter(app=app, is_active=True).exists()
     form = ApnsTokenKeyForm(request.POST, request.FILES, has_key=has_key)
+    if too_large(request):
+        form.add_error(None, too_large_message(request))
     if not form.is_valid():
         return _push_config_page(request, app, status=400, token_form=form)
     data = form.cleaned_data
@@ -186,10 +197,13 @@ def apns_auth_set(request: HttpRequest, app: App) -> HttpResponse:
 
 
 @app_permission(Perm.CONFIGURE)
+@upload_limit(_credential_file_limit)
 @require_POST
 def fcm_save(request: HttpRequest, app: App) -> HttpResponse:
     fcm = FcmCredential.objects.filter(app=app).first()
     form = FcmForm(request.POST, request.FILES, has_account=bool(fcm and fcm.service_account))
+    if too_large(request):
+        form.add_error(None, too_large_message(request))
     if not form.is_valid():
         return _push_config_page(request, app, status=400, fcm_form=form)
     services.fcm_credential_save(

@@ -14,6 +14,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.delivery import status
+from campaigns.delivery.dispatch import task_stop_deliveries
 from campaigns.models import Delivery, Message, MessageState, PushTask, TaskStatus
 from campaigns.reports import selectors
 from tests.delivery.conftest import run_task
@@ -200,6 +201,8 @@ def test_scheduled_push_is_cancelled_and_never_sent(app, fleet, sdks, gateways):
         assert set(sdks.call(other, "CancelPush", {"AppKey": key, "MessageId": task.pk})) == {"RequestId"}
         task.refresh_from_db()
         assert task.status == TaskStatus.CANCELLED
+        # A worker ends its messages, as for a send cancelled on the console.
+        task_stop_deliveries(task_id=task.pk)
         assert set(Message.objects.filter(task=task).values_list("state", flat=True)) == {MessageState.CANCELLED}
         from campaigns.sends.services import dispatch_due_sends
 
