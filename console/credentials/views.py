@@ -42,6 +42,7 @@ from .forms import (
     ReceiptKeyRegenerateForm,
     VendorChannelForm,
 )
+from .masked import certificate_history, certificate_view, channel_view, fcm_view, token_view
 from .parsing import CredentialError, pem_public_key_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def _vendor_rows(app: App, bound: dict | None = None) -> list[dict]:
                 {
                     "code": vendor,
                     "label": label,
-                    "channel": channel,
+                    "channel": channel_view(channel),
                     "masked": [
                         (lbl, crypto.mask(stored.get(name, ""))) for name, lbl in VENDOR_FIELDS[vendor]["secret"]
                     ],
@@ -90,16 +91,15 @@ def _push_config_page(request: HttpRequest, app: App, status: int = 200, **forms
         "app": app,
         "health": credential_health(app=app),
         "can_configure": can_configure,
-        "certificate": ApnsCertificate.objects.filter(app=app, is_active=True).first(),
-        "token": token,
-        "fcm": fcm,
+        # Masked view objects, never model instances: no template can reach a decrypted secret.
+        "certificate": certificate_view(ApnsCertificate.objects.filter(app=app, is_active=True).first()),
+        "token": token_view(token),
+        "fcm": fcm_view(fcm),
     }
     if can_configure:
         context.update(
             {
-                "history": ApnsCertificate.objects.filter(app=app).only(
-                    "topic", "environment", "serial", "not_after", "uploaded_at", "is_active", "fingerprint"
-                ),
+                "history": certificate_history(ApnsCertificate.objects.filter(app=app)),
                 "cert_form": forms.get("cert_form") or ApnsCertificateForm(app=app),
                 "token_form": forms.get("token_form")
                 or ApnsTokenKeyForm(
