@@ -156,7 +156,27 @@ def bare_client_rate(url: str, pki, count: int) -> float:
     return asyncio.run(_bare(args, url, context, H2Connection))
 
 
-def main() -> None:
+def callback_receiver(app: App):
+    """A local receipt endpoint (tests/fakes/callback.py) as the app's callback URL; its stats()."""
+    from console.keys import generate_rsa_pair
+    from console.models import KeyConfig
+    from tests.fakes.callback import serve_in_process as serve_receipts
+
+    private_pem, public_pem = generate_rsa_pair()
+    _process, url, stats = serve_receipts(public_pem)
+    KeyConfig.objects.update_or_create(
+        app=app,
+        defaults={
+            "callback_enabled": True,
+            "callback_url": url,
+            "console_private_key": private_pem,
+            "console_public_key": public_pem,
+        },
+    )
+    return stats
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (celery worker commands)")
@@ -165,13 +185,12 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=settings.PUSHDECK_CHUNK_SIZE)
     parser.add_argument("--batch", type=int, default=settings.PUSHDECK_GATEWAY_BATCH)
     parser.add_argument("--baseline-count", type=int, default=20_000)
-    args = parser.parse_args()
+    parser.add_argument("--callback", action="store_true", help="receipts to a local receiver: all in by when?")
+    return parser.parse_args()
 
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    pki = make_pki()
-    fake_process, url, stats = serve_in_process(pki, require_client_cert=True, max_streams=1000)
-    print(f"creating {args.count} devices and messages ...", flush=True)
-    app, task = create_data(args.count, pki)
+
+def worker_env(args: argparse.Namespace, url: str, pki) -> dict[str, str]:
+    """The workers' environment: this database and broker, the fake APNs, DEBUG off as in production."""
     db = connection.settings_dict
     env = dict(
         os.environ,
@@ -190,12 +209,29 @@ def main() -> None:
     )
     if db.get("PASSWORD"):
         env["DATABASE_URL"] = env["DATABASE_URL"].replace(f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@")
+    return env
+
+
+def start_workers(args: argparse.Namespace, env: dict[str, str]) -> list[subprocess.Popen]:
+    queues = "dispatch,default,receipts" if args.callback else "dispatch,default"
+    return [
+        start_worker(env, queues=queues, concurrency=args.concurrency, pool=args.pool, start_new_session=True)
+        for _ in range(args.workers)
+    ]
+
+
+def main() -> None:
+    args = parse_args()
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    pki = make_pki()
+    fake_process, url, stats = serve_in_process(pki, require_client_cert=True, max_streams=1000)
+    print(f"creating {args.count} devices and messages ...", flush=True)
+    app, task = create_data(args.count, pki)
+    receipts = callback_receiver(app) if args.callback else None
+    env = worker_env(args, url, pki)
     workers: list[subprocess.Popen] = []
     try:
-        workers = [
-            start_worker(env, concurrency=args.concurrency, pool=args.pool, start_new_session=True)
-            for _ in range(args.workers)
-        ]
+        workers = start_workers(args, env)
         time.sleep(4)
         cpu_before = sum(group_cpu_seconds(w.pid) for w in workers)
         machine_before, fake_cpu_before = machine_busy_seconds(), process_cpu_seconds(fake_process.pid)
@@ -214,6 +250,11 @@ def main() -> None:
         machine_cpu = machine_busy_seconds() - machine_before
         fake_cpu = process_cpu_seconds(fake_process.pid) - fake_cpu_before
         fake_after = stats()
+        if receipts:
+            while receipts()["received"] < args.count and time.monotonic() - started < 1.5 * elapsed + 600:
+                time.sleep(0.2)
+            receipts_elapsed, receipts_seen = time.monotonic() - started, receipts()
+            receipts.stop()
     finally:
         for w in workers:
             os.killpg(w.pid, signal.SIGTERM)
@@ -253,6 +294,11 @@ def main() -> None:
             f"machine CPU per message: {machine_cpu / args.count * 1e6:,.0f} us = workers "
             f"{worker_cpu / args.count * 1e6:,.0f} + fake APNs {fake_cpu / args.count * 1e6:,.0f} "
             f"+ PostgreSQL, Redis and the rest {rest / args.count * 1e6:,.0f}"
+        )
+    if receipts:
+        print(
+            f"receipts: {receipts_seen['valid']} of {args.count} in with a valid sign after {receipts_elapsed:.1f}s "
+            f"= {receipts_elapsed / elapsed:.2f}x the delivery time (aim: within 1.5x)"
         )
     print(f"bare h2 client to the same fake: {bare:,.0f} messages/s; ratio engine/bare {rate / bare:.2f}")
     print(f"at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC", flush=True)

@@ -1,11 +1,16 @@
-"""Bench the report views at 5 million messages.
+"""Bench the report views at 5 million messages, 20 million deliveries and 5 million receipts.
 
 Creates its own PostgreSQL database (``bench_views``), migrates it, loads tasks and
-5,000,000 messages spread over 30 days with COPY, derives the usage rollups, then
-prints p50/p95 server time (Django test client, in process: middleware, queries,
-template) of the message list first page, a deep page, a customer message id search,
-the task list, and usage analysis for 90 days by day and one day by minute. Drops the
-database at the end (``--keep`` keeps it).
+5,000,000 messages spread over 30 days with COPY, then with generate_series 400,000
+devices, 20,000,000 deliveries (one per message, the rest spread over the broadcasts),
+5,000,000 receipt events and the timeline of one broadcast; derives the usage rollups and
+the per-send channel counters as the engine keeps them. Prints p50/p95 server time (Django
+test client, in process: middleware, queries, template) of the message list first page, a
+deep page, a customer message id search, the task list, usage analysis for 90 days by day
+and one day by minute, push records, the receipt log (first page, by device, by message),
+troubleshooting and the detail of a broadcast message, then the EXPLAIN of the retention
+and expiry sweeps, and the load average. Drops the database at the end (``--keep`` keeps it).
+BENCH_MESSAGES, BENCH_DELIVERIES and BENCH_RECEIPTS scale the volumes.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/views.py
 """
@@ -26,6 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 BENCH_DB = os.environ.get("BENCH_DB", "bench_views")
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "5000000"))
+DELIVERIES = int(os.environ.get("BENCH_DELIVERIES", "20000000"))
+RECEIPTS = int(os.environ.get("BENCH_RECEIPTS", "5000000"))
+DEVICES = 400_000
+BROADCASTS = 500
 RUNS = int(os.environ.get("BENCH_RUNS", "40"))
 DAYS = 30
 
@@ -86,8 +95,8 @@ def _load(app_id: int, user_id: int, now: datetime) -> dict:
     span = DAYS * 86400
     # 40% in multiple tasks of 1,000 lines, 500 broadcasts, the rest simple/template sends of 50.
     multiples = max(1, MESSAGES * 2 // 5 // 1000)
-    plan: list[tuple[str, int]] = [("MULTIPLE", 1000)] * multiples + [("BROADCAST", 1)] * 500
-    rest = MESSAGES - multiples * 1000 - 500
+    plan: list[tuple[str, int]] = [("MULTIPLE", 1000)] * multiples + [("BROADCAST", 1)] * BROADCASTS
+    rest = MESSAGES - multiples * 1000 - BROADCASTS
     plan += [("SIMPLE" if i % 2 else "TEMPLATE", 50) for i in range(rest // 50)]
     rng.shuffle(plan)
     tasks = []
@@ -194,6 +203,153 @@ def _load(app_id: int, user_id: int, now: datetime) -> dict:
             "rollup_s": rollup_s}  # fmt: skip
 
 
+def _drop_indexes(raw, table: str) -> tuple[list, list]:
+    """Drop a table's indexes and unique constraints before a bulk load; give back their definitions."""
+    raw.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT LIKE '%%pkey'", [table]
+    )
+    indexes = raw.fetchall()
+    raw.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'u'",
+        [table],
+    )
+    uniques = raw.fetchall()
+    for name, _ in uniques:
+        raw.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+    for name, _ in indexes:
+        raw.execute(f"DROP INDEX IF EXISTS {name}")
+    return indexes, uniques
+
+
+def _restore_indexes(raw, table: str, indexes: list, uniques: list) -> None:
+    for name, definition in uniques:
+        raw.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+    for name, definition in indexes:
+        if not any(name == u for u, _ in uniques):
+            raw.execute(definition)
+
+
+def _load_fleet(app_id: int) -> dict:
+    """Devices, deliveries, receipts and one broadcast's timeline with generate_series, in the database;
+    then the per-send channel counters the engine would have kept."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        raw = cur.cursor
+        t0 = time.perf_counter()
+        raw.execute(
+            "INSERT INTO campaigns_device (app_id, device_id, platform, manufacturer, package_name, vendor, "
+            "vendor_token, apns_token, fcm_token, app_version, account, phone_number, online, logged_in, "
+            "token_dead_reason, is_test_device, created_at) "
+            "SELECT %s, 'd' || lpad(g::text, 8, '0'), CASE WHEN g %% 3 = 0 THEN 'ios' ELSE 'android' END, '', '', "
+            "'', '', md5(g::text), '', (ARRAY['1.0.0','1.1.0','2.0.0'])[1 + g %% 3], '', '', false, true, '', "
+            "false, now() FROM generate_series(0, %s - 1) g",
+            [app_id, DEVICES],
+        )
+        raw.execute("SELECT min(id) FROM campaigns_device WHERE app_id = %s", [app_id])
+        first_device = raw.fetchone()[0]
+        indexes, uniques = _drop_indexes(raw, "campaigns_delivery")
+        columns = (
+            "message_id, device_id, channel, state, status, gateway_reason, push_id, attempts, created_at, "
+            "updated_at, accepted_at, arrived_at, clicked_at, cleared_at"
+        )
+        # accepted: sent; ~90% arrived, ~30% clicked, ~10% cleared, spread by id.
+        values = (
+            "m.channel, m.state, m.status, '', gen_random_uuid(), 1, m.created_at, m.status_changed_at, "
+            "CASE WHEN m.state = 'accepted' THEN m.status_changed_at END, "
+            "CASE WHEN m.state = 'accepted' AND (m.id + g) %% 10 < 9 THEN m.status_changed_at END, "
+            "CASE WHEN m.state = 'accepted' AND (m.id + g) %% 10 < 3 THEN m.status_changed_at END, "
+            "CASE WHEN m.state = 'accepted' AND (m.id + g) %% 10 = 3 THEN m.status_changed_at END"
+        )
+        raw.execute(
+            f"INSERT INTO campaigns_delivery ({columns}) SELECT m.id, %s + m.id %% %s, {values} "
+            "FROM campaigns_message m, (SELECT 0 AS g) z WHERE m.push_type <> 'BROADCAST'",
+            [first_device, DEVICES],
+        )
+        raw.execute("SELECT count(*) FROM campaigns_message WHERE push_type <> 'BROADCAST'")
+        per_broadcast = min(DEVICES, max(0, DELIVERIES - raw.fetchone()[0]) // BROADCASTS)
+        raw.execute(
+            f"INSERT INTO campaigns_delivery ({columns}) SELECT m.id, %s + g, {values} "
+            "FROM campaigns_message m, generate_series(0, %s - 1) g WHERE m.push_type = 'BROADCAST'",
+            [first_device, per_broadcast],
+        )
+        raw.execute(
+            "INSERT INTO campaigns_receiptevent (app_id, message_id, device_id, event, channel, at) "
+            "SELECT %s, message_id, device_id, (ARRAY['sent','arrive','click','clean'])[1 + id %% 4], channel, "
+            "coalesce(arrived_at, created_at) + (id %% 4) * interval '1 minute' "
+            "FROM campaigns_delivery WHERE accepted_at IS NOT NULL LIMIT %s",
+            [app_id, RECEIPTS],
+        )
+        load_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        _restore_indexes(raw, "campaigns_delivery", indexes, uniques)
+        index_s = time.perf_counter() - t0
+        raw.execute(
+            "SELECT id FROM campaigns_message WHERE push_type = 'BROADCAST' AND state = 'accepted' "
+            "ORDER BY created_at DESC LIMIT 1"
+        )
+        broadcast = raw.fetchone()[0]
+        raw.execute(
+            "INSERT INTO campaigns_statusevent (message_id, delivery_id, at, state, status, description, channel) "
+            "SELECT message_id, id, updated_at, state, status, '', channel FROM campaigns_delivery "
+            "WHERE message_id = %s",
+            [broadcast],
+        )
+        t0 = time.perf_counter()
+        raw.execute(
+            "INSERT INTO campaigns_taskchannelcount (task_id, channel, sent, arrived, clicked, cleared) "
+            "SELECT m.task_id, d.channel, count(d.accepted_at), count(d.arrived_at), count(d.clicked_at), "
+            "count(d.cleared_at) FROM campaigns_delivery d JOIN campaigns_message m ON m.id = d.message_id "
+            "GROUP BY 1, 2"
+        )
+        counters_s = time.perf_counter() - t0
+        for table in ("device", "delivery", "receiptevent", "statusevent", "taskchannelcount"):
+            raw.execute(f"VACUUM ANALYZE campaigns_{table}")
+        counts = {}
+        for table in ("delivery", "receiptevent"):
+            raw.execute(f"SELECT count(*) FROM campaigns_{table}")
+            counts[table] = raw.fetchone()[0]
+    return {**counts, "per_broadcast": per_broadcast, "broadcast": broadcast, "load_s": load_s,
+            "index_s": index_s, "counters_s": counters_s}  # fmt: skip
+
+
+def _explain_sweeps(now: datetime) -> None:
+    """The plans of the sweeps: retention walks message_app_created, expiry message_expiry_open."""
+    from django.db.models import Q
+
+    from campaigns.models import Delivery, Message, MessageState
+
+    cutoff = now - timedelta(days=30)
+    app_id = Message.objects.values_list("app_id", flat=True).first()
+    retention = (
+        Message.objects.filter(app_id=app_id, created_at__lt=cutoff).order_by("created_at", "pk").values_list("pk")
+    )[:2000]
+    expiry = (
+        Delivery.objects.filter(
+            Q(state__in=[MessageState.QUEUED, MessageState.WAITING])
+            | Q(state=MessageState.SENDING, updated_at__lt=now - timedelta(hours=1)),
+            message__expires_at__lte=now,
+        )
+        .values_list("pk", "status")
+        .order_by("pk")[:5000]
+    )
+    stale = Message.objects.filter(expires_at__lte=now, deliveries__isnull=True)
+    no_bind = stale.filter(state=MessageState.WAITING).values_list("pk")[:5000]
+    lost = stale.filter(
+        state__in=[MessageState.QUEUED, MessageState.SENDING], status_changed_at__lt=now - timedelta(hours=1)
+    ).values_list("pk")[:5000]
+    for label, queryset in (
+        ("retention slice", retention),
+        ("expiry sweep, deliveries", expiry),
+        ("expiry sweep, waiting messages", no_bind),
+        ("expiry sweep, lost messages", lost),
+    ):
+        plan = queryset.explain()
+        print(f"EXPLAIN {label}:")
+        for line in plan.splitlines():
+            print("   ", line)
+
+
 def _measure(client, url: str, runs: int = RUNS) -> tuple[float, float, float]:
     """p50 and p95 of the whole request, and the p50 of its SQL time alone."""
     from django.db import connection
@@ -240,6 +396,13 @@ def main() -> None:
         print(
             f"loaded {figures['messages']:,} messages, {figures['tasks']:,} tasks, {figures['rollups']:,} rollup rows "
             f"(COPY {figures['copy_s']:.0f}s, indexes {figures['index_s']:.0f}s, rollups {figures['rollup_s']:.0f}s)",
+            flush=True,
+        )
+        fleet = _load_fleet(app.pk)
+        print(
+            f"loaded {fleet['delivery']:,} deliveries ({fleet['per_broadcast']:,} per broadcast), "
+            f"{fleet['receiptevent']:,} receipts (generate_series {fleet['load_s']:.0f}s, indexes "
+            f"{fleet['index_s']:.0f}s, channel counters {fleet['counters_s']:.0f}s)",
             flush=True,
         )
         client = Client()
@@ -289,6 +452,31 @@ def main() -> None:
                 ),
             ),
         ]
+        broadcast = Message.objects.get(pk=fleet["broadcast"])
+        device_ids = [f"d{n:08d}" for n in range(0, DEVICES, 997)]
+
+        def receipts_by_device_url():
+            return f"{base}receipts/?" + urlencode({"device_id": rng.choice(device_ids)})
+
+        def receipts_by_message_url():
+            return f"{base}receipts/?" + urlencode({"message_id": rng.randint(1, top)})
+
+        def troubleshoot_url():
+            return f"{base}troubleshoot/?" + urlencode({"message_ref": f"cm{rng.randint(1, top):010d}"})
+
+        cases += [
+            ("push records, first page", f"{base}push-records/"),
+            ("receipt log, first page", f"{base}receipts/"),
+            ("receipt log, by device", receipts_by_device_url),
+            ("receipt log, by message", receipts_by_message_url),
+            ("troubleshooting, a message", troubleshoot_url),
+            ("troubleshooting, a broadcast", f"{base}troubleshoot/?" + urlencode({"message_ref": broadcast.pk})),
+            (
+                "troubleshooting, a broadcast on one device",
+                f"{base}troubleshoot/?" + urlencode({"message_ref": broadcast.pk, "device_id": "d00012345"}),
+            ),
+            ("message detail, a broadcast", f"{base}messages/{broadcast.pk}/"),
+        ]
         print(f"{'view':45s} {'p50 ms':>8s} {'p95 ms':>8s} {'SQL p50':>8s}   ({RUNS} runs each, test client)")
         for label, url in cases:
             p50, p95, sql = _measure(client, url)
@@ -300,6 +488,8 @@ def main() -> None:
                 [app.pk, now - timedelta(days=30)],
             )
             print("EXPLAIN message list:", " / ".join(r[0].strip() for r in cur.fetchall()[:3]))
+        _explain_sweeps(now)
+        print(f"load average {' / '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs", flush=True)
     finally:
         connection.close()
         if not keep:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 import campaigns.lookups  # noqa: F401  (registers the `__any` lookup)
+from console.fields import EncryptedTextField
 from console.models import App
 from templates_app.models import TemplateVersion
 
@@ -61,6 +62,11 @@ class TargetType(models.TextChoices):
     ALL = "all", _("All devices")
 
 
+class ApnsEnvironment(models.TextChoices):
+    PRODUCTION = "production", _("Production")
+    DEVELOPMENT = "development", _("Development")
+
+
 class Device(models.Model):
     app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="devices")
     device_id = models.CharField(_("device id"), max_length=128)
@@ -71,6 +77,10 @@ class Device(models.Model):
     vendor = models.CharField(max_length=10, blank=True)
     vendor_token = models.CharField(max_length=512, blank=True)
     apns_token = models.CharField(max_length=200, blank=True)
+    # The APNs environment of the build that registered the token ("" = not reported: production).
+    apns_environment = models.CharField(
+        _("APNs environment"), max_length=12, choices=ApnsEnvironment.choices, blank=True
+    )
     fcm_token = models.CharField(max_length=512, blank=True)
     app_version = models.CharField(max_length=40, blank=True)
     account = models.CharField(max_length=128, blank=True)
@@ -86,6 +96,9 @@ class Device(models.Model):
     token_dead_reason = models.CharField(max_length=120, blank=True)
     is_test_device = models.BooleanField(_("test device"), default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # The device's own client-API credential, issued once by device/report (HMAC key of its calls).
+    client_secret = EncryptedTextField(blank=True, default="", editable=False)
+    client_secret_issued_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["app", "device_id"], name="device_unique_per_app")]
@@ -208,6 +221,26 @@ class PushTask(models.Model):
         return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
 
 
+class TaskChannelCount(models.Model):
+    """Per send and channel: deliveries sent (accepted), arrived, clicked and cleared.
+
+    Bumped where those delivery timestamps are first set (campaigns.delivery.status), so the
+    push records page reads a few rows per send instead of counting millions of deliveries.
+    Kept, like the task's own counters, when retention deletes the messages.
+    """
+
+    # Covered by the unique constraint, which leads with the task.
+    task = models.ForeignKey(PushTask, on_delete=models.CASCADE, related_name="channel_counts", db_index=False)
+    channel = models.CharField(max_length=10)
+    sent = models.PositiveBigIntegerField(default=0)
+    arrived = models.PositiveBigIntegerField(default=0)
+    clicked = models.PositiveBigIntegerField(default=0)
+    cleared = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "channel"], name="task_channel_count_unique")]
+
+
 class MessageState(models.TextChoices):
     PENDING = "pending", _("Pending")
     QUEUED = "queued", _("Queued")
@@ -245,6 +278,9 @@ class Message(models.Model):
     status_desc = models.CharField(max_length=300, blank=True)
     status_changed_at = models.DateTimeField(default=timezone.now)
     channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
+    # A fan-out message (account, alias, tag, everyone): how many devices the dispatch resolved.
+    # It is final once that many deliveries exist and are final.
+    fanout_devices = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -254,6 +290,14 @@ class Message(models.Model):
             models.Index(fields=["app", "-created_at", "-id"], name="message_app_created"),
             models.Index(fields=["app", "target_id", "-created_at"], name="message_app_target"),
             models.Index(fields=["task", "state"], name="message_task_state"),
+            # The expiry sweep looks only at dispatched messages still open past their valid
+            # period: a small partial index (final ones leave it; an ingest's pending rows never
+            # enter it). Retention walks message_app_created, oldest first, app by app.
+            models.Index(
+                fields=["expires_at"],
+                name="message_expiry_open",
+                condition=models.Q(state__in=["queued", "sending", "waiting"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -274,9 +318,14 @@ class Delivery(models.Model):
     status = models.IntegerField(default=PushStatus.DEVICE_NOT_ONLINE)
     gateway_code = models.IntegerField(null=True, blank=True)
     gateway_reason = models.CharField(max_length=200, blank=True)
+    # The vendor's id of the accepted send (apns-id, FCM name, Huawei / Honor requestId, Xiaomi data.id,
+    # OPPO messageId, vivo taskId, Meizu msgId): what the vendor's support asks for.
+    gateway_message_id = models.CharField(max_length=100, blank=True, default="", db_default="")
     # Sent as apns-id / collapse id so a re-send after a crash shows one notification.
     push_id = models.UUIDField(default=uuid.uuid4, editable=False)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # A retry further away than the broker can hold a countdown: the beat sweep queues it then.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     accepted_at = models.DateTimeField(null=True, blank=True)
@@ -296,6 +345,13 @@ class Delivery(models.Model):
                 name="delivery_open_by_message",
                 condition=models.Q(state__in=["pending", "queued", "sending", "waiting"]),
             ),
+            # The sweeps: parked retries that are due, and claims of workers that died mid-send.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_parked",
+                condition=models.Q(next_attempt_at__isnull=False),
+            ),
+            models.Index(fields=["updated_at"], name="delivery_sending", condition=models.Q(state="sending")),
         ]
 
 

@@ -11,8 +11,14 @@ nonce gives -1 and changes nothing; the Push API switch off gives 3032.
 Server API guards (console/security/api.py): a source address outside the app's
 allowlist gives HTTP 403 with 3028 INVALID_PARAM and a detail; more calls than the
 app's per-minute limit give HTTP 429 with 3028 and a Retry-After header; a body over
-DATA_UPLOAD_MAX_MEMORY_SIZE gives HTTP 413 with 3028. Every refusal is audited as
-`api.refused` with its code and reason (never a header value or the body).
+DATA_UPLOAD_MAX_MEMORY_SIZE gives HTTP 413 with 3028. Every refusal is counted
+(metrics) and audited as `api.refused` with its code and reason (never a header value
+or the body); refusals before authentication (forged or stale signatures, unknown app
+keys, refused sources, 429s) are audited once per app, code and minute, the rest of
+that minute as one `api.refused.summary` entry with the count.
+
+Malformed input (non-ASCII digits or signatures, Infinity / NaN / out-of-range numbers
+in the JSON body) is refused with its SPEC code like any other bad input, never a 500.
 """
 
 from __future__ import annotations
@@ -34,11 +40,11 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from campaigns.codes import ApiCode, PushError
-
+from .apicodes import ApiCode, PushError
 from .keys import rsa_verify, urlsafe_b64
 from .models import ApiNonce, App, KeyConfig
 from .security.api import audit_refusal, check_rate, check_source
+from .security.counters import first_use
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +52,8 @@ HEADER_APP_KEY = "X-Pushdeck-App-Key"
 HEADER_TIMESTAMP = "X-Pushdeck-Timestamp"
 HEADER_NONCE = "X-Pushdeck-Nonce"
 HEADER_SIGNATURE = "X-Pushdeck-Signature"
+# Client API: the device whose own secret signs the call (absent: signed under the AppSecret).
+HEADER_DEVICE_ID = "X-Pushdeck-Device-Id"
 
 # HTTP status for each kind of refusal; the body always carries the SPEC code.
 HTTP_STATUS = {
@@ -80,13 +88,20 @@ def _headers(request: HttpRequest) -> tuple[str, str, str, str]:
 
 
 def _check_fresh(timestamp: str, nonce: str, now_ms: int) -> None:
-    if not timestamp.isdigit() or not nonce or len(nonce) > 128:
+    # ASCII digits only: "²".isdigit() is true and int("²") raises.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 20) or not nonce or len(nonce) > 128:
         raise PushError(ApiCode.SIGNATURE_MISMATCH, "missing or malformed timestamp or nonce")
     if abs(now_ms - int(timestamp)) > settings.PUSHDECK_API_CLOCK_SKEW_SECONDS * 1000:
         raise PushError(ApiCode.SIGNATURE_MISMATCH, "timestamp is more than 5 minutes off")
 
 
 def _remember_nonce(app: App, nonce: str) -> None:
+    """A nonce counts once per app within the replay window: in Redis (SET NX EX), else a row."""
+    fresh = first_use(f"nonce:{app.pk}:{nonce}", 2 * settings.PUSHDECK_API_CLOCK_SKEW_SECONDS)
+    if fresh is not None:
+        if not fresh:
+            raise PushError(ApiCode.SIGNATURE_MISMATCH, "nonce was already used")
+        return
     try:
         with transaction.atomic():
             ApiNonce.objects.create(app=app, nonce=nonce)
@@ -94,11 +109,18 @@ def _remember_nonce(app: App, nonce: str) -> None:
         raise PushError(ApiCode.SIGNATURE_MISMATCH, "nonce was already used") from None
 
 
-def verify_request(request: HttpRequest, *, kind: str, now_ms: int | None = None) -> App:
-    """Authenticate a signed call. kind="server" (RSA) or "client" (HMAC under the AppSecret)."""
+def verify_request(
+    request: HttpRequest, *, kind: str, now_ms: int | None = None, client_key: ClientKey | None = None
+) -> App:
+    """Authenticate a signed call. kind="server" (RSA) or "client" (HMAC).
+
+    A client call is signed under the key `client_key(request, app)` names (a device's own
+    credential), or under the AppSecret without one.
+    """
     app_key, timestamp, nonce, signature = _headers(request)
     if not app_key:
-        raise PushError(ApiCode.NEED_APPID_WORKSPACEID, f"{HEADER_APP_KEY} header is missing")
+        # An unsigned call is unauthenticated (-1), not a parameter error.
+        raise PushError(ApiCode.SIGNATURE_MISMATCH, f"unsigned call: the {HEADER_APP_KEY} header is missing")
     app = App.objects.filter(app_key=app_key[:64]).first()
     if app is None:
         raise PushError(ApiCode.APPID_WRONG, "unknown app key")
@@ -115,15 +137,17 @@ def verify_request(request: HttpRequest, *, kind: str, now_ms: int | None = None
         data = signed_string(
             method=request.method, path=request.path, timestamp=timestamp, nonce=nonce, body=request.body
         )
-        if not signature or not rsa_verify(keys.customer_public_key, data, signature):
+        if not signature or not signature.isascii() or not rsa_verify(keys.customer_public_key, data, signature):
             raise PushError(ApiCode.SIGNATURE_MISMATCH, "signature does not match")
     else:
         _check_fresh(timestamp, nonce, now_ms)
         data = signed_string(
             method=request.method, path=request.path, timestamp=timestamp, nonce=nonce, body=request.body
         )
-        expected = hmac_signature(app.app_secret, data)
-        if not signature or not hmac.compare_digest(expected, signature):
+        secret = client_key(request, app) if client_key is not None else app.app_secret
+        expected = hmac_signature(secret, data)
+        # compare_digest raises TypeError on a non-ASCII str: such a header is simply wrong.
+        if not signature or not signature.isascii() or not hmac.compare_digest(expected, signature):
             raise PushError(ApiCode.SIGNATURE_MISMATCH, "signature does not match")
     _remember_nonce(app, nonce)
     if kind == "server":
@@ -132,7 +156,25 @@ def verify_request(request: HttpRequest, *, kind: str, now_ms: int | None = None
     return app
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
+def _int64(text: str) -> int:
+    if len(text) > 20 or not -(2**63) <= (value := int(text)) < 2**63:
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
 def parse_json(request: HttpRequest) -> dict:
+    """The body as a JSON object: strict JSON (no Infinity / NaN, finite doubles, 64-bit integers)."""
     try:
         text = request.body.decode("utf-8")
     except UnicodeDecodeError:
@@ -140,9 +182,13 @@ def parse_json(request: HttpRequest) -> dict:
     if not text.strip():
         return {}
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_int64)
     except json.JSONDecodeError as exc:
         raise PushError(ApiCode.INVALID_PARAM, f"the body is not valid JSON: {exc.msg}") from None
+    except ValueError as exc:  # Infinity, NaN, 1e999, an integer beyond 64 bits
+        raise PushError(ApiCode.INVALID_PARAM, f"the body is not valid JSON: {str(exc)[:80]}") from None
+    except RecursionError:
+        raise PushError(ApiCode.INVALID_PARAM, "the body is not valid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise PushError(ApiCode.INVALID_PARAM, "the body must be a JSON object")
     return data
@@ -161,7 +207,10 @@ class BodyTooLarge(PushError):
         self.http_status = 413
 
 
-def signed_api(kind: str = "server") -> Callable:
+ClientKey = Callable[[HttpRequest, App], str]
+
+
+def signed_api(kind: str = "server", *, client_key: ClientKey | None = None) -> Callable:
     """Decorator for API views: POST only, signature, JSON body; PushError becomes the SPEC answer.
 
     The view is called as view(request, app=app, data=data) and returns a dict
@@ -174,6 +223,8 @@ def signed_api(kind: str = "server") -> Callable:
         def wrapper(request: HttpRequest, *args, **kwargs):
             request_id = uuid.uuid4().hex
             request.api_app = None
+            request.api_authenticated = False
+            request.api_device = None
             try:
                 if request.method != "POST":
                     raise MethodRefused()
@@ -181,7 +232,8 @@ def signed_api(kind: str = "server") -> Callable:
                     request.body  # noqa: B018 - read now so an oversized body is refused before anything else
                 except RequestDataTooBig:
                     raise BodyTooLarge() from None
-                app = verify_request(request, kind=kind)
+                app = verify_request(request, kind=kind, client_key=client_key)
+                request.api_authenticated = True
                 data = parse_json(request)
                 result = view(request, *args, app=app, data=data, **kwargs)
             except PushError as error:
@@ -208,6 +260,12 @@ def signed_api(kind: str = "server") -> Callable:
         return wrapper
 
     return decorator
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Any other path under /api/v1/: JSON like every API answer, never the console's HTML page."""
+    return api_response(ApiCode.INVALID_PARAM, f"no API endpoint at {request.path[:200]}", status=404)
 
 
 def purge_nonces(*, older_than: timedelta | None = None) -> int:

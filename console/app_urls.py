@@ -22,6 +22,7 @@ urlpatterns = [
     path("profile/", views.profile, name="profile"),
     path("language/", views.set_language, name="set-language"),
     path("", include("console.security.urls")),
+    path("", include("console.acs.urls")),
 ]
 
 urlpatterns += credential_urlpatterns

@@ -11,6 +11,19 @@ from django.utils.translation import gettext_lazy as _
 from .models import ApnsCertificate, ApnsTokenKey, App, FcmCredential, VendorChannel
 
 
+def credential_refused(credential, message: str, *, now: datetime | None = None) -> None:
+    """The service refused this credential (vendor, FCM or APNs): keep its words for the health table."""
+    message = (message or "refused")[:200]
+    type(credential).objects.filter(pk=credential.pk).exclude(last_error=message).update(
+        last_error=message, last_error_at=now or timezone.now()
+    )
+
+
+def credential_worked(credential) -> None:
+    """A send with this credential was accepted: it is healthy again (one UPDATE only when it was failing)."""
+    type(credential).objects.filter(pk=credential.pk).exclude(last_error="").update(last_error="", last_error_at=None)
+
+
 def _state(last_error: str, expired: bool = False, expiring: bool = False) -> str:
     if expired:
         return "expired"

@@ -123,6 +123,16 @@ class PushdeckCollector:
         yield deliveries
         yield errors
 
+        refusals = CounterMetricFamily(
+            "pushdeck_api_refusals",
+            "Refused signed API calls by API kind, resultCode and HTTP status",
+            labels=["kind", "code", "status"],
+        )
+        for key, value in sorted(counter_values("api_refusals").items()):
+            labels = json.loads(key)
+            refusals.add_metric([labels["kind"], labels["code"], labels["status"]], value)
+        yield refusals
+
         depth = GaugeMetricFamily("pushdeck_queue_depth", "Messages waiting per Celery queue", labels=["queue"])
         for queue, count in queue_depths().items():
             if count is not None:

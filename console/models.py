@@ -24,6 +24,14 @@ def new_app_secret() -> str:
     return secrets.token_hex(32)
 
 
+# EMAS Mobile Push names an app by a number (its SDKs send `AppKey` as a Long).
+EMAS_APP_KEY_MIN, EMAS_APP_KEY_MAX = 100_000_000, 999_999_999
+
+
+def new_emas_app_key() -> int:
+    return EMAS_APP_KEY_MIN + secrets.randbelow(EMAS_APP_KEY_MAX - EMAS_APP_KEY_MIN + 1)
+
+
 class Role(models.TextChoices):
     MARKETER = "marketer", _("Marketer")
     CHANNEL_ADMIN = "channel_admin", _("Channel admin")
@@ -70,6 +78,8 @@ class App(models.Model):
     name = models.CharField(_("name"), max_length=100)
     app_key = models.CharField(_("AppKey"), max_length=32, unique=True, default=new_app_key, editable=False)
     app_secret = EncryptedTextField(_("AppSecret"), default=new_app_secret, editable=False)
+    # The numeric AppKey the Alibaba Cloud Push (EMAS) SDKs name the app by; `app_key` stays as it is.
+    emas_app_key = models.BigIntegerField(_("EMAS AppKey"), unique=True, default=new_emas_app_key, editable=False)
     app_secret_rotated_at = models.DateTimeField(null=True, blank=True)
     android_package = models.CharField(_("Android package name"), max_length=255, blank=True)
     ios_bundle_id = models.CharField(_("iOS bundle id"), max_length=255, blank=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import warnings
 from pathlib import Path
 
 import environ
@@ -24,7 +25,8 @@ if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env")
 
 VAR_DIR = Path(env.str("PUSHDECK_VAR_DIR", default=str(BASE_DIR / "var")))
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for: `make run` (the embedded default) sets DEBUG=true.
+DEBUG = env.bool("DEBUG", default=False)
 
 
 def _secret(name: str, make) -> str:
@@ -35,7 +37,10 @@ def _secret(name: str, make) -> str:
     if value:
         return value
     if not DEBUG:
-        raise ImproperlyConfigured(f"{name} must be set when DEBUG is off.")
+        raise ImproperlyConfigured(
+            f"{name} must be set when DEBUG is off. "
+            "For the embedded default (secrets generated into the var folder) set DEBUG=true, as `make run` does."
+        )
     local = VAR_DIR / "secrets.env"
     stored = {}
     if local.is_file():
@@ -75,6 +80,7 @@ INSTALLED_APPS = [
     "axes",
     "console",
     "console.security",
+    "console.acs",
     "console.ops",
     "templates_app",
     "campaigns",
@@ -82,6 +88,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Alibaba Cloud signed calls (official SDKs) go to the door, never to console pages.
+    "console.acs.middleware.DoorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -172,8 +180,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Nothing is written at import: collectstatic creates STATIC_ROOT (read-only containers work).
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
 # Uploads live outside the static root and are never served as HTML.
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
@@ -200,7 +209,10 @@ CSRF_COOKIE_SECURE = SECURE_HTTPS
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=SECURE_HTTPS)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if SECURE_HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HTTPS
-SECURE_HSTS_PRELOAD = SECURE_HTTPS
+# Preload lists are hard to leave: opt in with SECURE_HSTS_PRELOAD=true.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# check --deploy would warn about the preload opt-out, which is deliberate.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
 # Behind proxies, the client address is taken from X-Forwarded-For (PROXY_COUNT hops):
 # used by the API allowlist, sign-in lockouts, the audit log and /metrics.
@@ -217,8 +229,7 @@ BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
-    for sub in ("queue", "processed", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    # The folders are created by the first worker, beat or publish (console/celery.py), not here.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -255,13 +266,18 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 APNS_PRODUCTION_URL = env.str("APNS_PRODUCTION_URL", default="https://api.push.apple.com")
 APNS_SANDBOX_URL = env.str("APNS_SANDBOX_URL", default="https://api.sandbox.push.apple.com")
 FCM_URL = env.str("FCM_URL", default="https://fcm.googleapis.com")
+# FCM's OAuth token endpoint: Google's, whatever `token_uri` an uploaded service account names.
+FCM_TOKEN_URL = env.str("FCM_TOKEN_URL", default="https://oauth2.googleapis.com/token")
+# Outbound requests a user can aim (callback URLs, URLs from uploads) go only to public
+# addresses; these networks (comma-separated CIDRs) are allowed besides, e.g. 10.0.0.0/8.
+OUTBOUND_ALLOWED_NETWORKS = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])
 HUAWEI_URL = env.str("HUAWEI_URL", default="https://push-api.cloud.huawei.com")
 HUAWEI_TOKEN_URL = env.str("HUAWEI_TOKEN_URL", default="https://oauth-login.cloud.huawei.com/oauth2/v3/token")
 XIAOMI_URL = env.str("XIAOMI_URL", default="https://api.xmpush.xiaomi.com")
 OPPO_URL = env.str("OPPO_URL", default="https://api.push.oppomobile.com")
 VIVO_URL = env.str("VIVO_URL", default="https://api-push.vivo.com.cn")
-HONOR_URL = env.str("HONOR_URL", default="https://push-api.cloud.honor.com")
-HONOR_TOKEN_URL = env.str("HONOR_TOKEN_URL", default="https://iam.developer.honor.com/auth/token")
+HONOR_URL = env.str("HONOR_URL", default="https://push-api.cloud.hihonor.com")
+HONOR_TOKEN_URL = env.str("HONOR_TOKEN_URL", default="https://iam.developer.hihonor.com/auth/token")
 MEIZU_URL = env.str("MEIZU_URL", default="http://server-api-push.meizu.com")
 GATEWAY_CA_BUNDLE = env.str("GATEWAY_CA_BUNDLE", default="")
 GATEWAY_TIMEOUT = env.float("GATEWAY_TIMEOUT", default=10.0)
@@ -274,6 +290,11 @@ SANDBOX_GATEWAY_DETERMINISTIC = env.bool("SANDBOX_GATEWAY_DETERMINISTIC", defaul
 APNS_MAX_STREAMS = env.int("APNS_MAX_STREAMS", default=100)
 # Connections per APNs credential; a batch is spread over them.
 APNS_CONNECTIONS = env.int("APNS_CONNECTIONS", default=2)
+# An HTTP/2 connection idle this long is PINGed before use; no ACK within APNS_PING_TIMEOUT
+# (or GATEWAY_TIMEOUT if shorter) and it is replaced, as is one with this many timeouts in a row.
+APNS_PING_IDLE_SECONDS = env.float("APNS_PING_IDLE_SECONDS", default=60.0)
+APNS_PING_TIMEOUT = env.float("APNS_PING_TIMEOUT", default=5.0)
+APNS_TIMEOUTS_BEFORE_RECONNECT = env.int("APNS_TIMEOUTS_BEFORE_RECONNECT", default=3)
 
 # Delivery engine: fan-out, retries, concurrency limits, self-built channel, receipts, SMS.
 PUSHDECK_CHUNK_SIZE = env.int("PUSHDECK_CHUNK_SIZE", default=500)
@@ -288,7 +309,20 @@ PUSHDECK_SLOT_LEASE_SECONDS = env.float("PUSHDECK_SLOT_LEASE_SECONDS", default=3
 PUSHDECK_SLOT_RETRY_SECONDS = env.float("PUSHDECK_SLOT_RETRY_SECONDS", default=1.0)
 PUSHDECK_CALLBACK_MAX_ATTEMPTS = env.int("PUSHDECK_CALLBACK_MAX_ATTEMPTS", default=6)
 PUSHDECK_CALLBACK_RETRY_BASE_SECONDS = env.float("PUSHDECK_CALLBACK_RETRY_BASE_SECONDS", default=10.0)
+# Receipts: batch size per task, POSTs in flight per batch, batches per app at once (whole fleet).
+PUSHDECK_CALLBACK_BATCH = env.int("PUSHDECK_CALLBACK_BATCH", default=200)
+PUSHDECK_CALLBACK_CONCURRENCY = env.int("PUSHDECK_CALLBACK_CONCURRENCY", default=16)
+PUSHDECK_CALLBACK_APP_TASKS = env.int("PUSHDECK_CALLBACK_APP_TASKS", default=2)
+PUSHDECK_CALLBACK_TIMEOUT = env.float("PUSHDECK_CALLBACK_TIMEOUT", default=10.0)
 PUSHDECK_STUCK_SECONDS = env.int("PUSHDECK_STUCK_SECONDS", default=900)
+# Client API: calls a minute per app (all its devices) and per device; 0 = no limit.
+PUSHDECK_CLIENT_RATE_LIMIT_PER_MINUTE = env.int("PUSHDECK_CLIENT_RATE_LIMIT_PER_MINUTE", default=600_000)
+PUSHDECK_CLIENT_DEVICE_RATE_LIMIT_PER_MINUTE = env.int("PUSHDECK_CLIENT_DEVICE_RATE_LIMIT_PER_MINUTE", default=120)
+# A retry further away than this waits in the database (next_attempt_at), not as a broker
+# countdown: keep it well below CELERY_VISIBILITY_TIMEOUT.
+PUSHDECK_PARK_AFTER_SECONDS = env.float("PUSHDECK_PARK_AFTER_SECONDS", default=300.0)
+# A delivery claimed for sending longer ago than this belongs to a worker that died: re-opened.
+PUSHDECK_CLAIM_TIMEOUT_SECONDS = env.float("PUSHDECK_CLAIM_TIMEOUT_SECONDS", default=600.0)
 PUSHDECK_POLL_MAX_WAIT = env.float("PUSHDECK_POLL_MAX_WAIT", default=25.0)
 PUSHDECK_POLL_INTERVAL = env.float("PUSHDECK_POLL_INTERVAL", default=0.5)
 SMS_PROVIDER = env.str("SMS_PROVIDER", default="sandbox")
@@ -302,6 +336,10 @@ SMS_HTTP_SECRET = env.str("SMS_HTTP_SECRET", default="") or (
 PUSHDECK_MESSAGE_RETENTION_DAYS = env.int("MESSAGE_RETENTION_DAYS", default=30)
 PUSHDECK_CERT_WARNING_DAYS = 15
 PUSHDECK_API_CLOCK_SKEW_SECONDS = 300
+# Alibaba Cloud door (console/acs): accepted skew of x-acs-date, as Alibaba Cloud's 15 minutes;
+# the WorkspaceId that, with the AppKey as AppId, names an app to the mPaaS SDK.
+ACS_DATE_WINDOW_SECONDS = 900
+PUSHDECK_WORKSPACE_ID = env.str("PUSHDECK_WORKSPACE_ID", default="default")
 PUSHDECK_RETENTION_BATCH = env.int("MESSAGE_RETENTION_BATCH", default=2000)
 # Signed API: requests per app per minute (0 = unlimited; an app may have its own limit).
 PUSHDECK_API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
@@ -311,6 +349,9 @@ METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
 # Upload limits, enforced while the request streams in: multiple push file, .txt target list.
 PUSHDECK_MULTIPLE_FILE_MAX_BYTES = env.int("PUSHDECK_MULTIPLE_FILE_MAX_BYTES", default=200 * 1024 * 1024)
 PUSHDECK_TARGET_FILE_MAX_BYTES = env.int("PUSHDECK_TARGET_FILE_MAX_BYTES", default=30 * 1024 * 1024)
+# ... certificates, .p8 keys and service accounts; template icon + image (+ a preview's sample CSV).
+PUSHDECK_CREDENTIAL_FILE_MAX_BYTES = env.int("PUSHDECK_CREDENTIAL_FILE_MAX_BYTES", default=1024 * 1024)
+PUSHDECK_TEMPLATE_UPLOAD_MAX_BYTES = env.int("PUSHDECK_TEMPLATE_UPLOAD_MAX_BYTES", default=8 * 1024 * 1024)
 
 # LOG_FORMAT=json writes one JSON object per line (for log shippers).
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
@@ -323,7 +364,14 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "console.ops.logs.JsonFormatter"},
     },
+    "filters": {"one_line_403": {"()": "console.ops.logs.OneLineForbidden"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # httpx logs every request at INFO: one line per receipt, with its signature in the URL.
+        "httpx": {"level": "WARNING"},
+        "django.request": {"filters": ["one_line_403"]},
+        "django.security": {"filters": ["one_line_403"]},
+    },
 }

@@ -11,34 +11,63 @@ from console.keys import generate_rsa_pair, rsa_sign
 
 
 class SignedClient:
-    """Wraps a Django test client. kind="server" signs with `private_pem`, "client" with the AppSecret."""
+    """Wraps a Django test client. kind="server" signs with `private_pem`, "client" as an SDK does:
+    under the deviceSecret that device/report issued for the body's deviceId once it has one
+    (naming the device in X-Pushdeck-Device-Id), else under the AppSecret."""
 
     def __init__(self, client, app, *, kind="server", private_pem=None):
         self.client = client
         self.app = app
         self.kind = kind
         self.private_pem = private_pem
+        self.device_secrets: dict[str, str] = {}
 
-    def headers(self, method, path, body: bytes, *, timestamp=None, nonce=None, signature=None):
+    def knows(self, device_id: str) -> bool:
+        """The device's secret: issued to this client, or held by a device made in the database."""
+        if device_id not in self.device_secrets:
+            from campaigns.models import Device
+
+            device = Device.objects.filter(app__app_key=self.app.app_key, device_id=device_id).first()
+            if device is None or not device.client_secret:
+                return False
+            self.device_secrets[device_id] = device.client_secret
+        return True
+
+    def headers(self, method, path, body: bytes, *, timestamp=None, nonce=None, signature=None, as_device=None):
         timestamp = str(timestamp if timestamp is not None else int(time.time() * 1000))
         nonce = nonce or uuid.uuid4().hex
         data = signed_string(method=method, path=path, timestamp=timestamp, nonce=nonce, body=body)
         if signature is None:
             if self.kind == "server":
                 signature = rsa_sign(self.private_pem, data)
+            elif as_device:
+                signature = hmac_signature(self.device_secrets[as_device], data)
             else:
                 signature = hmac_signature(self.app.app_secret, data)
-        return {
+        headers = {
             "HTTP_X_PUSHDECK_APP_KEY": self.app.app_key,
             "HTTP_X_PUSHDECK_TIMESTAMP": timestamp,
             "HTTP_X_PUSHDECK_NONCE": nonce,
             "HTTP_X_PUSHDECK_SIGNATURE": signature,
         }
+        if as_device:
+            headers["HTTP_X_PUSHDECK_DEVICE_ID"] = as_device
+        return headers
 
-    def post(self, path, payload=None, *, raw: bytes | None = None, **header_overrides):
+    def post(self, path, payload=None, *, raw: bytes | None = None, as_device=None, **header_overrides):
+        """as_device: sign as this device (default: the body's deviceId when its secret is known);
+        as_device="" signs under the AppSecret."""
         body = raw if raw is not None else json.dumps(payload or {}).encode()
-        headers = self.headers("POST", path, body, **header_overrides)
-        return self.client.post(path, data=body, content_type="application/json", **headers)
+        if self.kind == "client" and as_device is None and isinstance(payload, dict):
+            named = payload.get("deviceId")
+            as_device = named if isinstance(named, str) and self.knows(named) else None
+        headers = self.headers("POST", path, body, as_device=as_device or None, **header_overrides)
+        response = self.client.post(path, data=body, content_type="application/json", **headers)
+        if self.kind == "client" and response.get("Content-Type", "").startswith("application/json"):
+            answer = response.json()
+            if answer.get("deviceSecret"):
+                self.device_secrets[answer["deviceId"]] = answer["deviceSecret"]
+        return response
 
 
 def enable_server_api(app):

@@ -83,3 +83,20 @@ KWARG_FACTORIES = {
 LOGIN_ONLY = {"console:home", "console:app-create", "console:profile", "console:set-language"}
 # The second sign-in step and authenticator enrolment (every signed-in user).
 LOGIN_ONLY |= {"console:two-factor", "console:two-factor-setup"}
+
+
+def _access_key_id(app):
+    from console.acs.models import AccessKey
+
+    user = Membership.objects.filter(app=app).order_by("pk").first().user
+    return AccessKey.objects.get_or_create(user=user)[0].pk
+
+
+KWARG_FACTORIES["key_id"] = _access_key_id
+# A person's own AccessKeys (any signed-in user; another person's key is a 404).
+LOGIN_ONLY |= {
+    "console:access-keys",
+    "console:access-key-disable",
+    "console:access-key-enable",
+    "console:access-key-delete",
+}

@@ -1,24 +1,45 @@
-"""The client API: what the app on a phone calls (HMAC under the AppSecret, `@signed_api("client")`).
+"""The client API: what the app on a phone calls (HMAC-signed, `@device_api()`).
 
 Every call is a POST with a JSON body and gets the SPEC answer (resultCode 100 on
 success, 3028 INVALID_PARAM with a `detail` naming the field otherwise). Bad input
 changes nothing.
+
+Trust: the AppSecret ships inside every installed app, so it only registers a new device.
+`device/report` of a device not seen before, signed under the AppSecret, answers a
+`deviceSecret` once. Every later call of that device (its re-reports included) names it in
+the `X-Pushdeck-Device-Id` header and is signed under its deviceSecret; it can only act on
+that device (a `deviceId` in the body must be the same). Rotating the AppSecret leaves
+device secrets alone. Calls are limited per app and per device (HTTP 429, `Retry-After`).
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
+from functools import wraps
 
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 from django.urls import path
 from django.utils import timezone
 
 from campaigns.codes import ApiCode, PushError
-from campaigns.models import Delivery, Device, DeviceAlias, Platform, ReceiptEventType, Tag, UserBinding
-from console.apisign import signed_api
+from campaigns.models import (
+    ApnsEnvironment,
+    Delivery,
+    Device,
+    DeviceAlias,
+    Platform,
+    ReceiptEventType,
+    Tag,
+    UserBinding,
+)
+from console.apisign import HEADER_DEVICE_ID, api_response, signed_api
 from console.models import App, Vendor
+from console.security.api import RateLimited
+from console.security.counters import window_hit
 
 from . import selfbuilt, status
 
@@ -73,12 +94,82 @@ def _device(app: App, data: dict) -> Device:
     return device
 
 
+# Trust ---------------------------------------------------------------------
+
+
+def _refused(message: str) -> PushError:
+    return PushError(ApiCode.SIGNATURE_MISMATCH, message)
+
+
+def client_key(request: HttpRequest, app: App) -> str:
+    """The HMAC key of a client call: the named device's own secret, else the AppSecret."""
+    request.api_device = None
+    named = request.headers.get(HEADER_DEVICE_ID, "")
+    if not named:
+        return app.app_secret
+    device = (
+        Device.objects.filter(app=app, device_id=named[:128]).only("pk", "app_id", "device_id", "client_secret").first()
+    )
+    if device is None or not device.client_secret:
+        raise _refused(f"no device credential for this {HEADER_DEVICE_ID}: report the device first")
+    request.api_device = device
+    return device.client_secret
+
+
+def _check_limits(app: App, device: Device | None) -> None:
+    for key, limit in (
+        (f"client:{app.pk}", settings.PUSHDECK_CLIENT_RATE_LIMIT_PER_MINUTE),
+        (f"device:{device.pk}" if device else "", settings.PUSHDECK_CLIENT_DEVICE_RATE_LIMIT_PER_MINUTE),
+    ):
+        if key and limit > 0:
+            count, retry_after = window_hit(key)
+            if count > limit:
+                raise RateLimited(limit, retry_after=retry_after)
+
+
+def device_api(*, registration: bool = False):
+    """A client-API view: signed by a device credential (or, to register, by the AppSecret),
+    rate-limited, and acting only on the device that signed."""
+
+    def decorator(view):
+        @wraps(view)
+        def inner(request: HttpRequest, *, app: App, data: dict):
+            device = request.api_device
+            _check_limits(app, device)
+            if device is None and not registration:
+                raise _refused(f"this call is signed with the device secret and names the device in {HEADER_DEVICE_ID}")
+            if device is not None:
+                named = data.get("deviceId")
+                if named is None or named == "":
+                    data["deviceId"] = device.device_id
+                elif not isinstance(named, str) or named.strip() != device.device_id:
+                    raise _refused("deviceId is not the device this call is signed for")
+            return view(request, app=app, data=data)
+
+        return signed_api("client", client_key=client_key)(inner)
+
+    return decorator
+
+
+def issue_device_secret(device: Device) -> str:
+    """A new credential for the device (shown once in the answer; stored encrypted)."""
+    secret = secrets.token_urlsafe(32)
+    device.client_secret = secret
+    device.client_secret_issued_at = timezone.now()
+    device.save(update_fields=["client_secret", "client_secret_issued_at"])
+    return secret
+
+
 # Services ------------------------------------------------------------------
 
 
 @transaction.atomic
-def device_report(*, app: App, data: dict) -> Device:
-    """Create or update a device from what the phone reports."""
+def device_report(*, app: App, data: dict, signed_by: Device | None = None) -> tuple[Device, str]:
+    """Create or update a device from what the phone reports; (device, new deviceSecret or "").
+
+    Signed under the AppSecret (`signed_by` None) it only registers a device not seen before
+    (or one registered before device credentials existed, which gets its first one).
+    """
     device_id = _str(data, "deviceId", max_len=128, required=True, pattern=DEVICE_ID_RE)
     platform = _str(data, "platform", max_len=10, required=True).lower()
     if platform not in Platform.values:
@@ -97,13 +188,22 @@ def device_report(*, app: App, data: dict) -> Device:
         "package_name": _str(data, "packageName", max_len=255),
         "last_active_at": timezone.now(),
     }
+    # The APNs environment of the build (a development build's token is only valid on the sandbox host).
+    apns_environment = _str(data, "apnsEnvironment", max_len=12).lower()
+    if apns_environment and apns_environment not in ApnsEnvironment.values:
+        raise PushError(ApiCode.INVALID_PARAM, "apnsEnvironment is production or development", field="apnsEnvironment")
+    if apns_environment or "apnsEnvironment" in data:
+        fields["apns_environment"] = apns_environment
     if platform == Platform.IOS and not fields["apns_token"] and not APNS_TOKEN_RE.match(device_id):
         raise PushError(ApiCode.INVALID_PARAM, "an iOS device needs apnsToken (64 hex characters)", field="apnsToken")
     if vendor and not fields["vendor_token"]:
         raise PushError(ApiCode.INVALID_PARAM, "vendorToken is required with vendor", field="vendorToken")
     existing = Device.objects.select_for_update().filter(app=app, device_id=device_id).first()
     if existing is None:
-        return Device.objects.create(app=app, device_id=device_id, **fields)
+        device = Device.objects.create(app=app, device_id=device_id, **fields)
+        return device, issue_device_secret(device)
+    if signed_by is None and existing.client_secret:
+        raise _refused(f"this device is registered: sign with its device secret and name it in {HEADER_DEVICE_ID}")
     tokens = ("vendor_token", "apns_token", "fcm_token")
     if any(getattr(existing, t) != fields[t] for t in tokens):
         # A new token is a live token again.
@@ -111,7 +211,7 @@ def device_report(*, app: App, data: dict) -> Device:
     for key, value in fields.items():
         setattr(existing, key, value)
     existing.save()
-    return existing
+    return existing, "" if existing.client_secret else issue_device_secret(existing)
 
 
 @transaction.atomic
@@ -229,77 +329,99 @@ def receipt_report(*, app: App, data: dict) -> bool:
 # Views ---------------------------------------------------------------------
 
 
-@signed_api("client")
+@device_api(registration=True)
 def report_device(request: HttpRequest, *, app: App, data: dict):
-    device = device_report(app=app, data=data)
-    return {"deviceId": device.device_id}
+    device, secret = device_report(app=app, data=data, signed_by=request.api_device)
+    reply = {"deviceId": device.device_id, **({"deviceSecret": secret} if secret else {})}
+    if device.platform == Platform.IOS:
+        reply["apnsEnvironment"] = device.apns_environment or ApnsEnvironment.PRODUCTION
+    return reply
 
 
-@signed_api("client")
+@device_api()
 def bind_user(request: HttpRequest, *, app: App, data: dict):
     user_bind(app=app, data=data)
     return {}
 
 
-@signed_api("client")
+@device_api()
 def unbind_user(request: HttpRequest, *, app: App, data: dict):
     return {"unbound": user_unbind(app=app, data=data)}
 
 
-@signed_api("client")
+@device_api()
 def bind_account(request: HttpRequest, *, app: App, data: dict):
     account_bind(app=app, data=data, bind=True)
     return {}
 
 
-@signed_api("client")
+@device_api()
 def unbind_account(request: HttpRequest, *, app: App, data: dict):
     account_bind(app=app, data=data, bind=False)
     return {}
 
 
-@signed_api("client")
+@device_api()
 def add_aliases(request: HttpRequest, *, app: App, data: dict):
     return {"added": aliases_change(app=app, data=data, add=True)}
 
 
-@signed_api("client")
+@device_api()
 def remove_aliases(request: HttpRequest, *, app: App, data: dict):
     return {"removed": aliases_change(app=app, data=data, add=False)}
 
 
-@signed_api("client")
+@device_api()
 def add_tags(request: HttpRequest, *, app: App, data: dict):
     return {"tags": tags_change(app=app, data=data, add=True)}
 
 
-@signed_api("client")
+@device_api()
 def remove_tags(request: HttpRequest, *, app: App, data: dict):
     return {"removed": tags_change(app=app, data=data, add=False)}
 
 
-@signed_api("client")
+@device_api()
 def bind_phone(request: HttpRequest, *, app: App, data: dict):
     phone_bind(app=app, data=data)
     return {}
 
 
-@signed_api("client")
+@device_api()
 def report_receipt(request: HttpRequest, *, app: App, data: dict):
     return {"counted": receipt_report(app=app, data=data)}
 
 
-@signed_api("client")
-def poll(request: HttpRequest, *, app: App, data: dict):
-    """Self-built channel long-poll: waits up to `wait` seconds (bounded) for messages."""
+class PollTicket:
+    """An authenticated, valid poll: what the waiting part needs."""
+
+    def __init__(self, device: Device, wait: float):
+        self.device, self.wait = device, wait
+
+
+@device_api()
+def poll_prepare(request: HttpRequest, *, app: App, data: dict):
+    """Everything of a poll but the wait: signature, limits, device, `wait`. A PollTicket or a refusal."""
     device = _device(app, data)
     wait = data.get("wait", 20)
     if not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0:
         raise PushError(ApiCode.INVALID_PARAM, "wait is a number of seconds", field="wait")
-    return {"messages": selfbuilt.device_poll(device=device, wait=float(wait))}
+    return PollTicket(device, float(wait))
 
 
-@signed_api("client")
+def poll(request: HttpRequest):
+    """Self-built channel long-poll on a sync server: waits up to `wait` seconds (bounded) for messages.
+    Under the ASGI server the same path is served by campaigns.delivery.longpoll, holding no thread."""
+    ticket = poll_prepare(request)
+    if not isinstance(ticket, PollTicket):
+        return ticket
+    return api_response(ApiCode.SUCCESS, messages=selfbuilt.device_poll(device=ticket.device, wait=ticket.wait))
+
+
+poll.csrf_exempt = True
+
+
+@device_api()
 def ack(request: HttpRequest, *, app: App, data: dict):
     device = _device(app, data)
     push_ids = data.get("pushIds")

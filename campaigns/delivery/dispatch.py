@@ -9,10 +9,11 @@ was in flight, with the same push id (apns-id / collapse id).
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -22,6 +23,7 @@ from campaigns.audience import devices_for
 from campaigns.codes import APNS_REASON_CODES, PushStatus
 from campaigns.gateways import Gateway, GatewayError, GatewayResult, OutgoingPush
 from campaigns.models import (
+    FINAL_STATES,
     Channel,
     Delivery,
     Device,
@@ -29,27 +31,78 @@ from campaigns.models import (
     MessageState,
     Platform,
     PushTask,
+    PushType,
     TargetType,
     TaskStatus,
     UserBinding,
 )
+from console.health import credential_refused, credential_worked
 
 from . import status
 from .channels import ChannelPlan, get_gateway, ios_send_block_reason
-from .limits import slots
+from .limits import SlotsBusy, app_slot, channel_slot
 
 logger = logging.getLogger(__name__)
 
+CREDENTIAL_RECHECK_SECONDS = 60.0
 DEVICE_TARGETS = {TargetType.DEVICE, TargetType.ANDROID_DEVICE, TargetType.IOS_DEVICE}
 STOPPED = {TaskStatus.STOPPED, TaskStatus.CANCELLED}
 
 
 @dataclass
 class ChunkRetry:
-    """Deliveries that met a transient error, and the earliest the gateway allows a retry."""
+    """Deliveries that met a transient error, and when to try them again (seconds from now).
+
+    Waits longer than PUSHDECK_PARK_AFTER_SECONDS are parked in the database instead
+    (next_attempt_at, queued by the beat sweep): a broker countdown that long would outlive
+    its visibility timeout and be redelivered, every copy firing."""
 
     delivery_ids: list[int] = field(default_factory=list)
     retry_after: float = 0.0
+
+
+def retry_wait(attempts: int, retry_after: float | None) -> float:
+    """Seconds before the next try of a delivery sent `attempts` times: the gateway's Retry-After,
+    at least an exponential backoff (base, 2*base, ... capped at 10 minutes)."""
+    backoff = min(600.0, settings.PUSHDECK_RETRY_BASE_SECONDS * (2 ** max(0, attempts - 1)))
+    return max(float(retry_after or 0.0), backoff)
+
+
+def fanout_devices(task: PushTask, message: Message, *, now: datetime | None = None):
+    """The devices a fan-out message (account, alias, tag, everyone) reaches, as a queryset.
+
+    The targets are the message's own (a continuous batch) or the task's (a broadcast); a
+    target listed twice counts once.
+    """
+    params = task.params or {}
+    payload = message.payload or {}
+    values = payload.get("target_values") or params.get("target_values") or params.get("target_ids") or []
+    return devices_for(
+        app=task.app,
+        target_type=message.target_type or params.get("target_type"),
+        target_ids=list(dict.fromkeys(values)),
+        platform=params.get("platform") or message.platform,
+        tag_expression=params.get("tag_expression"),
+        unbind_period=params.get("unbind_period"),
+        now=now,
+    )
+
+
+def _device_ranges(qs, size: int):
+    """Keyset ranges [first id, last id] of `size` devices each, in id order, and their total.
+
+    Reads `size` ids at a time: the dispatcher never holds the audience in memory, and a
+    chunk's arguments are two numbers whatever the audience."""
+    ids = qs.order_by("pk").values_list("pk", flat=True)
+    ranges: list[tuple[int, int]] = []
+    total, last = 0, 0
+    while True:
+        page = list(ids.filter(pk__gt=last)[:size])
+        if not page:
+            return ranges, total
+        ranges.append((page[0], page[-1]))
+        total += len(page)
+        last = page[-1]
 
 
 def task_dispatch(*, task_id: int, now: datetime | None = None) -> list[dict]:
@@ -65,40 +118,39 @@ def task_dispatch(*, task_id: int, now: datetime | None = None) -> list[dict]:
             task.started_at = task.started_at or now
             task.save(update_fields=["status", "started_at"])
     chunks: list[dict] = []
-    pending = Message.objects.filter(task_id=task_id, state__in=[MessageState.PENDING, MessageState.QUEUED])
+    # Only messages not handed to a chunk yet: QUEUED ones already are (a continuous batch
+    # dispatches the task again; the previous batch's messages are not queued twice).
+    pending = Message.objects.filter(task_id=task_id, state=MessageState.PENDING)
     per_message_ids: list[int] = []
     fanout_ids: list[int] = []  # a message with no target id goes to many devices (broadcast, tags, ...)
     for pk, target_id in pending.order_by("pk").values_list("pk", "target_id").iterator(chunk_size=5000):
         (per_message_ids if target_id else fanout_ids).append(pk)
+    fanout_total = 0
     for message in Message.objects.filter(pk__any=fanout_ids).order_by("pk"):
-        params = task.params or {}
-        device_ids = list(
-            devices_for(
-                app=task.app,
-                target_type=params.get("target_type") or message.target_type,
-                target_ids=params.get("target_ids") or [],
-                platform=params.get("platform") or message.platform,
-                tag_expression=params.get("tag_expression"),
-                unbind_period=params.get("unbind_period"),
-                now=now,
-            )
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-        PushTask.objects.filter(pk=task_id).update(target_count=len(device_ids))
-        if not device_ids:
+        ranges, total = _device_ranges(fanout_devices(task, message, now=now), size)
+        Message.objects.filter(pk=message.pk).update(fanout_devices=total)
+        fanout_total += total
+        if not total:
             status.messages_close(
                 [message.pk],
                 state=MessageState.FAILED,
                 status=PushStatus.NO_BIND_INFO,
-                reason="no device matches the target",
+                reason=f"no device matches the {message.get_target_type_display().lower()} target",
                 now=now,
             )
             continue
-        for start in range(0, len(device_ids), size):
+        for first, last in ranges:
             chunks.append(
-                {"task_id": task_id, "message_id": message.pk, "device_ids": device_ids[start : start + size]}
+                {
+                    "task_id": task_id,
+                    "message_id": message.pk,
+                    "device_range": [first, last],
+                    "resolved_at": now.isoformat(),
+                }
             )
+    if fanout_ids and task.push_type != PushType.CONTINUOUS:
+        # A broadcast's audience as resolved now (continuous batches count their targets).
+        PushTask.objects.filter(pk=task_id).update(target_count=fanout_total)
     for start in range(0, len(per_message_ids), size):
         chunks.append({"task_id": task_id, "message_ids": per_message_ids[start : start + size]})
     if not chunks:
@@ -151,11 +203,16 @@ def chunk_deliver(
     message_ids: list[int] | None = None,
     message_id: int | None = None,
     device_ids: list[int] | None = None,
+    device_range: list[int] | None = None,
+    resolved_at: str | None = None,
     delivery_ids: list[int] | None = None,
     final_attempt: bool = False,
     now: datetime | None = None,
 ) -> ChunkRetry:
-    """Create this chunk's deliveries (idempotently) and send the open ones. Raises limits.SlotsBusy."""
+    """Create this chunk's deliveries (idempotently) and send the queued ones this run claims.
+
+    A chunk is a list of messages, a fan-out message and a keyset range of device ids
+    (`device_range`, resolved as at `resolved_at`), or deliveries to retry. Raises limits.SlotsBusy."""
     now = now or timezone.now()
     task = PushTask.objects.select_related("app").get(pk=task_id)
     app = task.app
@@ -163,43 +220,94 @@ def chunk_deliver(
         _cancel(task, message_ids=message_ids, message_id=message_id, device_ids=device_ids, delivery_ids=delivery_ids)
         return ChunkRetry()
     plan = ChannelPlan(app)
-    if delivery_ids is None:
-        deliveries = _create_deliveries(
-            app, task, plan, message_ids=message_ids, message_id=message_id, device_ids=device_ids, now=now
-        )
-    else:
-        deliveries = _open_deliveries(
-            Delivery.objects.filter(pk__any=delivery_ids, state__in=[MessageState.QUEUED, MessageState.SENDING]),
-            messages={},
-            devices={},
-        )
-    retry = _send(app, plan, deliveries, final_attempt=final_attempt, now=now)
+    # The app's slot before any row is built: a chunk that has to wait costs nothing but a requeue.
+    with app_slot(app.pk):
+        if delivery_ids is None:
+            if device_range is not None and message_id is not None:
+                device_ids = _range_devices(task, message_id, device_range, resolved_at)
+            deliveries = _create_deliveries(
+                app, task, plan, message_ids=message_ids, message_id=message_id, device_ids=device_ids, now=now
+            )
+        else:
+            deliveries = _open_deliveries(
+                Delivery.objects.filter(pk__any=delivery_ids, state=MessageState.QUEUED), messages={}, devices={}
+            )
+        retry = _send(app, plan, deliveries, final_attempt=final_attempt, now=now)
     status.task_maybe_finish(task_id)
     return retry
 
 
-def task_stop_deliveries(*, task_id: int) -> int:
-    """After a task is stopped or cancelled: every open message of it ends CANCELLED (final)."""
+def _range_devices(task: PushTask, message_id: int, device_range: list[int], resolved_at: str | None) -> list[int]:
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None:
+        return []
+    at = datetime.fromisoformat(resolved_at) if resolved_at else None
+    first, last = device_range
+    qs = fanout_devices(task, message, now=at).filter(pk__gte=first, pk__lte=last)
+    return list(qs.order_by("pk").values_list("pk", flat=True))
+
+
+STOP_BATCH = 10_000
+
+
+def task_stop_deliveries(*, task_id: int, batch: int = STOP_BATCH) -> int:
+    """After a task is stopped, cancelled or rejected: every open message of it ends CANCELLED
+    (final), in committed batches so a send of millions never holds one huge transaction."""
     task = PushTask.objects.get(pk=task_id)
-    if task.status not in STOPPED:
+    if task.status not in STOPPED and task.status != TaskStatus.REJECTED:
         return 0
-    ids = list(
-        Message.objects.filter(task_id=task_id)
-        .exclude(state__in=[MessageState.ACCEPTED, MessageState.FAILED, MessageState.EXPIRED, MessageState.CANCELLED])
-        .values_list("pk", flat=True)
+    open_states = [MessageState.PENDING, MessageState.QUEUED, MessageState.SENDING, MessageState.WAITING]
+    open_messages = Message.objects.filter(task_id=task_id, state__in=open_states)
+    before = open_messages.count()
+    while True:
+        if status.messages_cancel_undelivered(task_id, reason=_stop_reason(task), limit=batch) < batch:
+            break
+    # Deliveries not sent yet: through the one status path, a committed batch at a time.
+    reason = _stop_reason(task)
+    open_deliveries = Delivery.objects.filter(
+        message__task_id=task_id, state__in=[MessageState.QUEUED, MessageState.SENDING, MessageState.WAITING]
     )
-    _cancel(task, message_ids=ids, message_id=None, device_ids=None, delivery_ids=None)
-    return len(ids)
+    while True:
+        ids = list(open_deliveries.order_by("pk").values_list("pk", flat=True)[:batch])
+        if not ids:
+            break
+        outcomes = [status.Outcome(pk, MessageState.CANCELLED, PushStatus.CANCELLED, reason=reason) for pk in ids]
+        if not status.deliveries_record(outcomes):
+            break
+    # Messages still open (a fan-out whose later chunks never built their deliveries) end here.
+    while True:
+        ids = list(open_messages.order_by("pk").values_list("pk", flat=True)[:batch])
+        if not status.messages_close(ids, state=MessageState.CANCELLED, status=PushStatus.CANCELLED, reason=reason):
+            break
+    return before - open_messages.count()
 
 
-def _cancel(task, *, message_ids, message_id, device_ids, delivery_ids) -> None:
-    reason = f"task {task.get_status_display().lower()}"
+def _stop_reason(task: PushTask) -> str:
+    return f"task {task.get_status_display().lower()}"
+
+
+def message_revoke(*, message_id: int) -> bool:
+    """One open message (and its open deliveries) ends CANCELLED, revoked by its sender.
+
+    False when it is already final: a message a gateway accepted cannot be called back."""
+    message = Message.objects.select_related("task").filter(pk=message_id).first()
+    if message is None or message.state in FINAL_STATES:
+        return False
+    _cancel(
+        message.task, message_ids=[message.pk], message_id=None, device_ids=None, delivery_ids=None, reason="revoked"
+    )
+    message.refresh_from_db(fields=["state"])
+    return message.state == MessageState.CANCELLED
+
+
+def _cancel(task, *, message_ids, message_id, device_ids, delivery_ids, reason: str = "") -> None:
+    reason = reason or _stop_reason(task)
     open_states = [MessageState.PENDING, MessageState.QUEUED, MessageState.SENDING, MessageState.WAITING]
     ids = list(message_ids or []) + ([message_id] if message_id else [])
     if delivery_ids:
         ids += list(Delivery.objects.filter(pk__any=delivery_ids).values_list("message_id", flat=True))
     outcomes = [
-        status.Outcome(d, MessageState.CANCELLED, PushStatus.NONE, reason=reason)
+        status.Outcome(d, MessageState.CANCELLED, PushStatus.CANCELLED, reason=reason)
         for d in Delivery.objects.filter(message_id__any=ids, state__in=open_states).values_list("pk", flat=True)
     ]
     status.deliveries_record(outcomes)
@@ -207,7 +315,7 @@ def _cancel(task, *, message_ids, message_id, device_ids, delivery_ids) -> None:
     status.messages_close(
         list(no_delivery.values_list("pk", flat=True)),
         state=MessageState.CANCELLED,
-        status=PushStatus.NONE,
+        status=PushStatus.CANCELLED,
         reason=reason,
     )
 
@@ -245,7 +353,7 @@ def _create_deliveries(app, task, plan: ChannelPlan, *, message_ids, message_id,
             rows.append((m.pk, device.pk, str(route.channel)))
     _deliveries_insert(rows, now)
     status.messages_mark_sending([m.pk for m in messages if devices.get(m.pk)], now=now)
-    qs = Delivery.objects.filter(state__in=[MessageState.QUEUED, MessageState.SENDING])
+    qs = Delivery.objects.filter(state=MessageState.QUEUED)
     if message_id is not None:
         qs = qs.filter(message_id=message_id, device_id__any=device_ids or [])
     else:
@@ -265,6 +373,7 @@ class OpenDelivery:
     status: int
     message: Message
     device: Device
+    attempts: int = 0
 
     @property
     def device_id(self) -> int:
@@ -350,7 +459,9 @@ def outgoing_push(delivery: OpenDelivery, app) -> OutgoingPush:
         icon_url=p.get("icon_url") or "",
         image_url=p.get("image_url") or "",
         package_name=device.package_name or app.android_package,
-        topic=app.ios_bundle_id,
+        # APNs: the active credential's topic (a certificate's override, the .p8 key's topic).
+        topic="" if delivery.channel == Channel.APNS else app.ios_bundle_id,
+        apns_environment=device.apns_environment,
         extras={str(k): str(v) for k, v in (p.get("extras") or {}).items()},
     )
 
@@ -370,7 +481,7 @@ def _send(app, plan: ChannelPlan, deliveries: list[OpenDelivery], *, final_attem
         elif device.token_dead_at is not None:
             # Counted, never silently dropped: the timeline says why.
             reason = f"{status.DEAD_TOKEN_REASON}: {device.token_dead_reason}"
-            skipped.append(status.Outcome(d.pk, MessageState.FAILED, PushStatus.NONE, reason=reason))
+            skipped.append(status.Outcome(d.pk, MessageState.FAILED, PushStatus.TOKEN_DEAD, reason=reason))
         elif d.channel == Channel.APNS and (
             block_reason if block_reason is not None else (block_reason := ios_send_block_reason(app, now=now))
         ):
@@ -380,7 +491,8 @@ def _send(app, plan: ChannelPlan, deliveries: list[OpenDelivery], *, final_attem
             groups[(d.channel, device.package_name or app.android_package)].append(d)
     status.deliveries_record(skipped, now=now)
     status.deliveries_wait(waiting, now=now)
-    for (channel, package), group in groups.items():
+    pending = list(groups.items())
+    for i, ((channel, package), group) in enumerate(pending):
         try:
             gateway = get_gateway(app, channel, package)
         except Exception as exc:  # no credential, unreadable or expired one: fail clearly, keep the worker
@@ -392,28 +504,84 @@ def _send(app, plan: ChannelPlan, deliveries: list[OpenDelivery], *, final_attem
             )
             continue
         # The factory owns the gateway and keeps its connections open for the next chunk.
-        with slots(app.pk, channel):
-            _send_group(gateway, app, group, retry, final_attempt=final_attempt)
+        try:
+            with channel_slot(app.pk, channel):
+                _send_group(gateway, app, group, retry, final_attempt=final_attempt)
+        except SlotsBusy as busy:
+            # The rows exist: the retry sends these deliveries, it does not build the chunk again.
+            unsent = [d.pk for _, rest in pending[i:] for d in rest] + retry.delivery_ids
+            raise SlotsBusy(busy.key, delivery_ids=unsent) from None
     return retry
 
 
+def engine_batch_size(gateway: Gateway) -> int:
+    """Pushes per send_batch call: PUSHDECK_GATEWAY_BATCH, made a whole number of the vendor's requests
+    for gateways that send many tokens per request (Meizu: 100 push ids), so 250 devices are 3 requests
+    whatever the setting."""
+    size = max(1, settings.PUSHDECK_GATEWAY_BATCH)
+    limit = int(getattr(gateway, "batch_limit", 0) or 0)
+    if limit > 1:
+        size = max(limit, size - size % limit)
+    return size
+
+
 def _send_group(gateway: Gateway, app, group: list[OpenDelivery], retry: ChunkRetry, *, final_attempt: bool) -> None:
-    size = settings.PUSHDECK_GATEWAY_BATCH
+    size = engine_batch_size(gateway)
     for start in range(0, len(group), size):
+        # Claim before send: another run of the same deliveries (a redelivered chunk, a second
+        # bind of the same user) gets none of them, and this run sends only what it claimed.
         batch = group[start : start + size]
+        if start and _stopped_meanwhile(batch[0].message.task_id, group[start:]):
+            return
+        claimed = status.deliveries_claim([d.pk for d in batch])
+        batch = [d for d in batch if d.pk in claimed]
+        if not batch:
+            continue
+        for d in batch:
+            d.attempts = claimed[d.pk]
         pushes = [outgoing_push(d, app) for d in batch]
-        status.deliveries_mark_sending([d.pk for d in batch])
         try:
             results = gateway.send_batch(pushes)
         except GatewayError as exc:
-            if exc.config_error:
-                logger.warning("app %s: %s credential refused: %s", app.app_key, gateway.code, exc.reason)
             results = [GatewayResult.from_error(exc)] * len(batch)
         except Exception as exc:  # a crashing gateway must not lose the chunk: retry it
             logger.exception("gateway %s failed", gateway.code)
             results = [GatewayResult(accepted=False, reason=f"gateway error: {type(exc).__name__}", permanent=False)]
             results *= len(batch)
+        _credential_health(gateway, app, results)
         _record_results(batch, results, retry, final_attempt=final_attempt)
+
+
+def _credential_health(gateway: Gateway, app, results: list[GatewayResult]) -> None:
+    """A refusal of the credential is written on it (the push-configuration page and the overview show it
+    red with the vendor's words); an accepted send clears it."""
+    credential = getattr(gateway, "credential", None)
+    if credential is None or not results:
+        return
+    refused = next((r for r in results if r.config_error), None)
+    if refused is not None:
+        said = refused.reason or (f"HTTP {refused.http_status}" if refused.http_status else "")
+        if refused.code is not None and str(refused.code) not in said:
+            said = f"{refused.code} {said}".strip()
+        logger.warning("app %s: %s credential refused: %s", app.app_key, gateway.code, said)
+        credential_refused(credential, said)
+        gateway.credential_checked_at = None
+    elif any(r.accepted for r in results):
+        # at most once a minute per gateway (another worker may have written a refusal meanwhile):
+        # no UPDATE per batch on the hot path
+        checked = getattr(gateway, "credential_checked_at", None)
+        if checked is None or time.monotonic() - checked >= CREDENTIAL_RECHECK_SECONDS:
+            credential_worked(credential)
+            gateway.credential_checked_at = time.monotonic()
+
+
+def _stopped_meanwhile(task_id: int, rest: list[OpenDelivery]) -> bool:
+    """A stop between two gateway batches of a chunk: the rest is cancelled, not sent."""
+    task = PushTask.objects.filter(pk=task_id, status__in=STOPPED).first()
+    if task is None:
+        return False
+    _cancel(task, message_ids=None, message_id=None, device_ids=None, delivery_ids=[d.pk for d in rest])
+    return True
 
 
 def _record_results(
@@ -421,23 +589,48 @@ def _record_results(
 ) -> None:
     final: list[status.Outcome] = []
     again: list[status.Outcome] = []
+    next_at: dict[int, datetime] = {}
     dead: dict[str, list[int]] = defaultdict(list)
+    last_try = settings.PUSHDECK_MAX_RETRIES + 1
+    park_after = settings.PUSHDECK_PARK_AFTER_SECONDS
+    now = timezone.now()
     for d, r in zip(batch, results, strict=True):
         reason = r.reason or (f"HTTP {r.http_status}" if r.http_status else "")
+        mid = r.gateway_message_id
         if r.accepted:
-            final.append(status.Outcome(d.pk, MessageState.ACCEPTED, PushStatus.ACKED, r.code, reason))
+            final.append(status.Outcome(d.pk, MessageState.ACCEPTED, PushStatus.ACKED, r.code, reason, mid))
             continue
-        code = r.code if r.code is not None else PushStatus.NONE
-        outcome = status.Outcome(d.pk, MessageState.FAILED, code, r.code, reason)
-        if not r.permanent and not final_attempt:
-            again.append(outcome)
-            retry.delivery_ids.append(d.pk)
-            retry.retry_after = max(retry.retry_after, r.retry_after or 0.0)
+        expires_at = d.message.expires_at
+        transient = not r.permanent and (not final_attempt and d.attempts < last_try or r.retry_after)
+        wait = retry_wait(d.attempts, r.retry_after) if transient else 0.0
+        if transient and now + timedelta(seconds=wait) >= expires_at:
+            # The next try (a vendor's daily quota until tomorrow, a long Retry-After or backoff) would
+            # come after the message's validity: never parked past it; it ends expired, saying why.
+            code = r.code if r.code is not None else PushStatus.RETRIES_EXHAUSTED
+            retry_at = timezone.localtime(now + timedelta(seconds=wait))
+            why = (
+                f"{reason or code}; next try allowed at {retry_at:%Y-%m-%d %H:%M %Z}, "
+                f"after the message expires at {timezone.localtime(expires_at):%Y-%m-%d %H:%M %Z}"
+            )
+            final.append(status.Outcome(d.pk, MessageState.EXPIRED, code, r.code, why, mid))
+            continue
+        if not r.permanent and not final_attempt and d.attempts < last_try:
+            next_at[d.pk] = now + timedelta(seconds=wait)
+            again.append(status.Outcome(d.pk, MessageState.QUEUED, d.status, r.code, reason, mid))
+            if wait <= park_after:
+                retry.delivery_ids.append(d.pk)
+                retry.retry_after = max(retry.retry_after, wait)
+            continue
+        if r.code is not None:
+            code = r.code
+        elif r.permanent:
+            code = PushStatus.GATEWAY_REFUSED
         else:
-            final.append(outcome)
+            code = PushStatus.RETRIES_EXHAUSTED
+        final.append(status.Outcome(d.pk, MessageState.FAILED, code, r.code, reason, mid))
         if r.token_dead:
             dead[f"{r.code or ''} {r.reason}".strip()].append(d.device_id)
     status.deliveries_record(final)
-    status.deliveries_retrying(again)
+    status.deliveries_retrying(again, next_at=next_at, park_after=park_after)
     for reason, device_ids in dead.items():
         status.devices_mark_dead(device_ids, reason=reason)

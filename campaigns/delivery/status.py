@@ -15,8 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns.codes import PushStatus, status_text
@@ -34,7 +35,10 @@ from campaigns.models import (
     TaskStatus,
 )
 from campaigns.rollups import rollup_add
+from campaigns.taskcounts import task_channel_add
 from console import metrics
+
+from .wakeup import publish_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +109,7 @@ class Outcome:
     status: int
     gateway_code: int | None = None
     reason: str = ""
+    message_id: str = ""  # the vendor's message id, when it gave one
 
 
 def _desc(status: int, code: int | None, reason: str) -> str:
@@ -158,21 +163,31 @@ class _Recorded:
     status: int = 0
     gateway_code: int | None = None
     gateway_reason: str = ""
+    gateway_message_id: str = ""
 
 
 def _set_recorded(rows: list[_Recorded], now: datetime) -> None:
     """One UPDATE from arrays for the recorded deliveries (elsewhere than PostgreSQL: bulk_update)."""
     if connection.vendor != "postgresql":
-        fields = ["state", "status", "gateway_code", "gateway_reason", "accepted_at", "arrived_at"]
+        fields = [
+            "state",
+            "status",
+            "gateway_code",
+            "gateway_reason",
+            "gateway_message_id",
+            "accepted_at",
+            "arrived_at",
+        ]
         objs = [Delivery(pk=r.pk, updated_at=now, **{f: getattr(r, f) for f in fields}) for r in rows]
         Delivery.objects.bulk_update(objs, [*fields, "updated_at"])
         return
     table = Delivery._meta.db_table
     sql = (
         f'UPDATE "{table}" AS t SET state = v.state, status = v.status, gateway_code = v.code, '
-        "gateway_reason = v.reason, updated_at = %s, accepted_at = v.accepted, arrived_at = v.arrived "
-        "FROM unnest(%s::bigint[], %s::varchar[], %s::integer[], %s::integer[], %s::varchar[], "
-        "%s::timestamptz[], %s::timestamptz[]) AS v(id, state, status, code, reason, accepted, arrived) "
+        "gateway_reason = v.reason, gateway_message_id = COALESCE(NULLIF(v.mid, ''), t.gateway_message_id), "
+        "updated_at = %s, accepted_at = v.accepted, arrived_at = v.arrived "
+        "FROM unnest(%s::bigint[], %s::varchar[], %s::integer[], %s::integer[], %s::varchar[], %s::varchar[], "
+        "%s::timestamptz[], %s::timestamptz[]) AS v(id, state, status, code, reason, mid, accepted, arrived) "
         "WHERE t.id = v.id"
     )
     params = [
@@ -182,6 +197,7 @@ def _set_recorded(rows: list[_Recorded], now: datetime) -> None:
         [int(r.status) for r in rows],
         [r.gateway_code for r in rows],
         [r.gateway_reason for r in rows],
+        [r.gateway_message_id for r in rows],
         [r.accepted_at for r in rows],
         [r.arrived_at for r in rows],
     ]
@@ -208,6 +224,7 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
         events: list[tuple] = []
         receipts: list[tuple] = []
         task_counts: dict[int, Counter] = defaultdict(Counter)
+        channel_counts: dict[tuple[int, str], Counter] = defaultdict(Counter)
         rollups: Counter = Counter()
         callbacks: list[int] = []
         outcomes_seen: Counter = Counter()
@@ -220,18 +237,22 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
             delivery.status = outcome.status
             delivery.gateway_code = outcome.gateway_code
             delivery.gateway_reason = outcome.reason[:200]
+            delivery.gateway_message_id = outcome.message_id[:100]
             counts = task_counts[delivery.task_id]
             dims = (delivery.app_id, delivery.push_type, delivery.channel, delivery.platform, delivery.app_version)
             if outcome.state == MessageState.ACCEPTED:
                 delivery.accepted_at = now
                 counts["succeeded"] += 1
                 counts["pushed"] += 1
+                per_channel = channel_counts[(delivery.task_id, delivery.channel)]
+                per_channel["sent"] += 1
                 rollups[(*dims, "pushed")] += 1
                 receipts.append(_receipt(delivery, ReceiptEventType.SENT, now))
                 self_built = delivery.channel == Channel.SELF_BUILT
                 if _counts_as_arrived(delivery.channel, delivery.platform) or self_built:
                     delivery.arrived_at = now
                     counts["arrived"] += 1
+                    per_channel["arrived"] += 1
                     rollups[(*dims, "arrived")] += 1
                     if self_built:
                         receipts.append(_receipt(delivery, ReceiptEventType.ARRIVE, now))
@@ -278,6 +299,7 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
                 push_type=push_type,
                 **figures,
             )
+        task_channel_add(channel_counts)
         for task_id, counts in sorted(task_counts.items()):
             PushTask.objects.filter(pk=task_id).update(**{k: F(k) + v for k, v in counts.items()})
         transaction.on_commit(lambda: metrics.record_deliveries(outcomes_seen))
@@ -328,16 +350,109 @@ def _enqueue_callbacks(app_id: int, delivery_ids: list[int]) -> None:
     keys = KeyConfig.objects.filter(app_id=app_id).only("callback_enabled", "callback_url").first()
     if keys is None or not keys.callback_enabled or not keys.callback_url:
         return
-    from .tasks import send_receipt
+    from .tasks import send_receipts
 
-    transaction.on_commit(lambda: [send_receipt.delay(pk) for pk in delivery_ids])
+    size = settings.PUSHDECK_CALLBACK_BATCH
+    batches = [delivery_ids[i : i + size] for i in range(0, len(delivery_ids), size)]
+    transaction.on_commit(lambda: [send_receipts.delay(app_id, batch) for batch in batches])
 
 
-def deliveries_mark_sending(delivery_ids: Iterable[int], *, now: datetime | None = None) -> None:
-    """Before a gateway call: count the attempt (the row stays open until a result is recorded)."""
-    Delivery.objects.filter(pk__any=list(delivery_ids), state__in=OPEN_STATES).update(
-        state=MessageState.SENDING, attempts=F("attempts") + 1, updated_at=now or timezone.now()
+def deliveries_claim(delivery_ids: Sequence[int], *, now: datetime | None = None) -> dict[int, int]:
+    """Claim queued deliveries before a gateway call: {id: attempts} of those this run may send.
+
+    Only the run whose conditional UPDATE moves a delivery from queued to sending gets it back,
+    so two runs of one chunk (a redelivered task, two binds at once) never both send it. A
+    parked delivery (next attempt later) is not claimed before its time."""
+    ids = list(delivery_ids)
+    if not ids:
+        return {}
+    now = now or timezone.now()
+    if connection.vendor != "postgresql":
+        claimed = {}
+        with transaction.atomic():
+            for pk in ids:
+                due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+                if (
+                    Delivery.objects.filter(due, pk=pk, state=MessageState.QUEUED).update(
+                        state=MessageState.SENDING, attempts=F("attempts") + 1, updated_at=now, next_attempt_at=None
+                    )
+                    == 1
+                ):
+                    claimed[pk] = Delivery.objects.values_list("attempts", flat=True).get(pk=pk)
+        return claimed
+    sql = (
+        f'UPDATE "{Delivery._meta.db_table}" SET state = %s, attempts = attempts + 1, updated_at = %s, '
+        "next_attempt_at = NULL WHERE id = ANY(%s::bigint[]) AND state = %s "
+        "AND (next_attempt_at IS NULL OR next_attempt_at <= %s) RETURNING id, attempts"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [str(MessageState.SENDING.value), now, ids, str(MessageState.QUEUED.value), now])
+        return dict(cursor.fetchall())
+
+
+def deliveries_reopen_stale(*, older_than: datetime, limit: int = 5000) -> dict[int, list[int]]:
+    """Claims of workers that died mid-send (sending for longer than any gateway call takes) go
+    back to queued. Returns {task id: delivery ids} to queue again; each is re-opened once."""
+    table, messages = Delivery._meta.db_table, Message._meta.db_table
+    if connection.vendor != "postgresql":
+        rows = list(
+            Delivery.objects.filter(state=MessageState.SENDING, updated_at__lt=older_than).values_list(
+                "pk", "message__task_id"
+            )[:limit]
+        )
+        Delivery.objects.filter(pk__in=[r[0] for r in rows], state=MessageState.SENDING).update(
+            state=MessageState.QUEUED, updated_at=timezone.now()
+        )
+    else:
+        sql = (
+            f'UPDATE "{table}" AS d SET state = %s, updated_at = %s FROM "{messages}" AS m '
+            f'WHERE d.id IN (SELECT id FROM "{table}" WHERE state = %s AND updated_at < %s '
+            "ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED) AND m.id = d.message_id AND d.state = %s "
+            "RETURNING d.id, m.task_id"
+        )
+        sending = str(MessageState.SENDING.value)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [str(MessageState.QUEUED.value), timezone.now(), sending, older_than, limit, sending])
+            rows = cursor.fetchall()
+    by_task: dict[int, list[int]] = defaultdict(list)
+    for pk, task_id in rows:
+        by_task[task_id].append(pk)
+    if rows:
+        logger.warning("re-opened %d deliveries claimed by a worker that stopped mid-send", len(rows))
+    return dict(by_task)
+
+
+def deliveries_park(delivery_ids: Sequence[int], *, until: datetime) -> None:
+    """A retry later than the broker can hold a countdown: the database keeps it (next_attempt_at)."""
+    Delivery.objects.filter(pk__any=list(delivery_ids), state=MessageState.QUEUED).update(next_attempt_at=until)
+
+
+def deliveries_due(*, now: datetime | None = None, limit: int = 5000) -> dict[int, list[int]]:
+    """Parked deliveries whose time has come: {task id: ids} to queue. Each is handed out once
+    (the UPDATE clears its next attempt; the chunk's claim then checks it is still queued)."""
+    now = now or timezone.now()
+    table, messages = Delivery._meta.db_table, Message._meta.db_table
+    if connection.vendor != "postgresql":
+        rows = list(
+            Delivery.objects.filter(next_attempt_at__lte=now, state=MessageState.QUEUED).values_list(
+                "pk", "message__task_id"
+            )[:limit]
+        )
+        Delivery.objects.filter(pk__in=[r[0] for r in rows]).update(next_attempt_at=None)
+    else:
+        sql = (
+            f'UPDATE "{table}" AS d SET next_attempt_at = NULL FROM "{messages}" AS m '
+            f'WHERE d.id IN (SELECT id FROM "{table}" WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= %s '
+            "ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) AND m.id = d.message_id "
+            "RETURNING d.id, m.task_id, d.state"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [now, limit])
+            rows = [(pk, task_id) for pk, task_id, state in cursor.fetchall() if state == MessageState.QUEUED]
+    by_task: dict[int, list[int]] = defaultdict(list)
+    for pk, task_id in rows:
+        by_task[task_id].append(pk)
+    return dict(by_task)
 
 
 def deliveries_wait(delivery_ids: Sequence[int], *, reason: str = "", now: datetime | None = None) -> None:
@@ -354,6 +469,7 @@ def deliveries_wait(delivery_ids: Sequence[int], *, reason: str = "", now: datet
             d.status = PushStatus.DEVICE_NOT_ONLINE
             d.updated_at = now
         _bulk_set(Delivery, rows, ["state", "status", "updated_at"])
+        publish_after_commit(d.device_id for d in rows)
         StatusEvent.objects.bulk_create(
             StatusEvent(
                 message_id=d.message_id,
@@ -434,7 +550,9 @@ def _fanout_refresh(message: Message, now: datetime) -> None:
         if message.state in (MessageState.PENDING, MessageState.QUEUED):
             Message.objects.filter(pk=message.pk).update(state=MessageState.SENDING, status_changed_at=now)
         return
-    expected = PushTask.objects.filter(pk=message.task_id).values_list("target_count", flat=True).first() or 0
+    expected = message.fanout_devices
+    if expected is None:  # dispatched before messages counted their own devices
+        expected = PushTask.objects.filter(pk=message.task_id).values_list("target_count", flat=True).first() or 0
     if deliveries.count() < expected:
         return  # later chunks have not created their deliveries yet
     accepted = deliveries.filter(state=MessageState.ACCEPTED).count()
@@ -449,23 +567,38 @@ def _fanout_refresh(message: Message, now: datetime) -> None:
     StatusEvent.objects.create(message=message, at=now, state=state, status=status, description=desc[:300])
 
 
-def deliveries_retrying(outcomes: Sequence[Outcome], *, now: datetime | None = None) -> None:
-    """A transient gateway error: back to the queue, with the gateway's answer on the timeline."""
+def deliveries_retrying(
+    outcomes: Sequence[Outcome],
+    *,
+    next_at: dict[int, datetime],
+    park_after: float,
+    now: datetime | None = None,
+) -> None:
+    """A transient gateway error: back to the queue until `next_at`, with the gateway's answer on
+    the timeline ("retrying, attempt n, next at t") and on the message while it waits. A wait
+    longer than `park_after` seconds is parked in the database (next_attempt_at)."""
     now = now or timezone.now()
     by_id = {o.delivery_id: o for o in outcomes}
     with transaction.atomic():
         rows = list(
             Delivery.objects.select_for_update().filter(pk__any=list(by_id), state__in=OPEN_STATES).order_by("pk")
         )
+        descs: dict[int, str] = {}
         for d in rows:
             o = by_id[d.pk]
+            at = next_at[d.pk]
             d.state, d.gateway_code, d.gateway_reason, d.updated_at = (
                 MessageState.QUEUED,
                 o.gateway_code,
                 o.reason[:200],
                 now,
             )
-        _bulk_set(Delivery, rows, ["state", "gateway_code", "gateway_reason", "updated_at"])
+            d.next_attempt_at = at if (at - now).total_seconds() > park_after else None
+            descs[d.pk] = (
+                f"retrying, attempt {d.attempts + 1}, next at {at:%Y-%m-%d %H:%M:%S} UTC: "
+                + _desc(d.status, o.gateway_code, o.reason)
+            )[:300]
+        _bulk_set(Delivery, rows, ["state", "gateway_code", "gateway_reason", "updated_at", "next_attempt_at"])
         retried = Counter((d.channel, "error", d.gateway_code or "") for d in rows)
         transaction.on_commit(lambda: metrics.record_deliveries(retried))
         StatusEvent.objects.bulk_create(
@@ -475,11 +608,23 @@ def deliveries_retrying(outcomes: Sequence[Outcome], *, now: datetime | None = N
                 at=now,
                 state=MessageState.QUEUED,
                 status=d.status,
-                description=("retrying after " + _desc(d.status, by_id[d.pk].gateway_code, by_id[d.pk].reason))[:300],
+                description=descs[d.pk],
                 channel=d.channel,
             )
             for d in rows
         )
+        # The message says it is retrying (not "waiting for verification"); a final one is left alone.
+        messages = Message.objects.select_for_update().filter(
+            pk__any=list({d.message_id for d in rows}), state__in=OPEN_STATES, fanout_devices__isnull=True
+        )
+        latest = {d.message_id: d for d in rows}
+        changed = []
+        for m in messages.order_by("pk"):
+            d = latest[m.pk]
+            m.state, m.status, m.status_desc = MessageState.SENDING, PushStatus.DEVICE_NOT_ONLINE, descs[d.pk]
+            m.status_changed_at, m.channel = now, d.channel
+            changed.append(m)
+        _bulk_set(Message, changed, ["state", "status", "status_desc", "status_changed_at", "channel"])
 
 
 def devices_mark_dead(device_ids: Iterable[int], *, reason: str, now: datetime | None = None) -> None:
@@ -512,6 +657,37 @@ def messages_close(
             for task_id, n in per_task.items():
                 PushTask.objects.filter(pk=task_id).update(failed=F("failed") + n)
     return len(messages)
+
+
+def messages_cancel_undelivered(task_id: int, *, reason: str, limit: int, now: datetime | None = None) -> int:
+    """Up to `limit` open messages of a stopped task that have no delivery yet end CANCELLED, with
+    their timeline line: one statement, committed on its own (the stop of a big send is many)."""
+    now = now or timezone.now()
+    open_states = [str(s.value) for s in OPEN_STATES]
+    if connection.vendor != "postgresql":
+        ids = list(
+            Message.objects.filter(task_id=task_id, state__in=open_states, deliveries__isnull=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        return messages_close(ids, state=MessageState.CANCELLED, status=PushStatus.CANCELLED, reason=reason, now=now)
+    messages, deliveries, events = Message._meta.db_table, Delivery._meta.db_table, StatusEvent._meta.db_table
+    sql = (
+        f'WITH picked AS (SELECT m.id FROM "{messages}" m WHERE m.task_id = %s AND m.state = ANY(%s::varchar[]) '
+        f'AND NOT EXISTS (SELECT 1 FROM "{deliveries}" d WHERE d.message_id = m.id) ORDER BY m.id LIMIT %s '
+        "FOR UPDATE OF m), "
+        f'closed AS (UPDATE "{messages}" t SET state = %s, status = %s, status_desc = %s, status_changed_at = %s '
+        "FROM picked WHERE t.id = picked.id AND t.state = ANY(%s::varchar[]) RETURNING t.id) "
+        f'INSERT INTO "{events}" (message_id, at, state, status, description, channel) '
+        "SELECT id, %s, %s, %s, %s, '' FROM closed"
+    )
+    cancelled, code, desc = str(MessageState.CANCELLED.value), int(PushStatus.CANCELLED), reason[:300]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [task_id, open_states, limit, cancelled, code, desc, now, open_states, now, cancelled, code, desc],
+        )
+        return cursor.rowcount
 
 
 def messages_wait_for_binding(message_ids: Iterable[int], *, now: datetime | None = None) -> int:
@@ -577,6 +753,9 @@ def delivery_event(*, delivery: Delivery, event: str, now: datetime | None = Non
             description=f"device reported {event}",
             channel=delivery.channel,
         )
+        if figure in ("arrived", "opened", "cleared"):
+            shown = {"opened": "clicked"}.get(figure, figure)
+            task_channel_add({(message.task_id, delivery.channel): Counter({shown: 1})})
         if figure in ("arrived", "opened"):
             PushTask.objects.filter(pk=message.task_id).update(**{figure: F(figure) + 1})
         rollup_add(

@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import logging
 import random
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
 
 from . import dispatch, receipts, selfbuilt, sms
-from .limits import SlotsBusy
+from .limits import SlotsBusy, receipt_slot, slot_backoff
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "deliver_chunk",
     "deliver_expire_sweep",
+    "deliver_parked_sweep",
     "deliver_sms_fallback",
     "deliver_sms_sweep",
     "deliver_task_stop",
     "deliver_user_bound",
     "dispatch_task",
     "send_receipt",
+    "send_receipts",
 ]
 
 
@@ -60,8 +63,13 @@ def deliver_chunk(
     message_id: int | None = None,
     device_ids: list[int] | None = None,
     delivery_ids: list[int] | None = None,
+    device_range: list[int] | None = None,
+    resolved_at: str | None = None,
+    slot_waits: int = 0,
 ) -> int:
-    """Send one chunk; transient failures come back later with backoff (Retry-After honoured)."""
+    """Send one chunk; transient failures come back later with backoff (Retry-After honoured).
+
+    Only short waits are broker countdowns; longer ones are parked in the database."""
     kwargs = {
         "task_id": task_id,
         "message_ids": message_ids,
@@ -69,18 +77,46 @@ def deliver_chunk(
         "device_ids": device_ids,
         "delivery_ids": delivery_ids,
     }
+    if device_range is not None:
+        kwargs.update(device_range=device_range, resolved_at=resolved_at)
     try:
         retry = dispatch.chunk_deliver(**kwargs, final_attempt=self.request.retries >= self.max_retries)
-    except SlotsBusy:
-        # The app or channel is at its limit: give the worker to someone else for now.
+    except SlotsBusy as busy:
+        # The app or channel is at its limit: give the worker to someone else for now, and come
+        # back later each time it is still busy (exponential backoff, not a queue churning every second).
+        again = {"task_id": task_id, "delivery_ids": busy.delivery_ids} if busy.delivery_ids is not None else kwargs
         deliver_chunk.apply_async(
-            kwargs=kwargs, countdown=settings.PUSHDECK_SLOT_RETRY_SECONDS, retries=self.request.retries
+            kwargs={**again, "slot_waits": slot_waits + 1},
+            countdown=slot_backoff(slot_waits),
+            retries=self.request.retries,
         )
         return 0
     if retry.delivery_ids:
-        countdown = max(retry.retry_after, backoff(self.request.retries))
+        countdown = min(retry.retry_after, settings.PUSHDECK_PARK_AFTER_SECONDS)
         raise self.retry(kwargs={"task_id": task_id, "delivery_ids": retry.delivery_ids}, countdown=countdown)
     return 1
+
+
+def _queue_deliveries(by_task: dict[int, list[int]]) -> int:
+    size = settings.PUSHDECK_CHUNK_SIZE
+    for task_id, ids in by_task.items():
+        for start in range(0, len(ids), size):
+            deliver_chunk.apply_async(kwargs={"task_id": task_id, "delivery_ids": ids[start : start + size]})
+    return sum(len(ids) for ids in by_task.values())
+
+
+@shared_task(name="campaigns.delivery.tasks.deliver_parked_sweep", acks_late=True)
+def deliver_parked_sweep() -> int:
+    """Beat: queue the parked retries whose time has come, and re-open the claims of workers that
+    died mid-send (each delivery is handed out once: a conditional UPDATE takes it)."""
+    from django.utils import timezone
+
+    from . import status
+
+    now = timezone.now()
+    count = _queue_deliveries(status.deliveries_due(now=now))
+    stale = now - timedelta(seconds=settings.PUSHDECK_CLAIM_TIMEOUT_SECONDS)
+    return count + _queue_deliveries(status.deliveries_reopen_stale(older_than=stale))
 
 
 @shared_task(name="campaigns.delivery.tasks.deliver_user_bound", acks_late=True)
@@ -122,28 +158,39 @@ def deliver_sms_sweep() -> int:
     return len(ids)
 
 
-@shared_task(
-    bind=True,
-    name="campaigns.delivery.tasks.send_receipt",
-    acks_late=True,
-    max_retries=settings.PUSHDECK_CALLBACK_MAX_ATTEMPTS - 1,
-)
-def send_receipt(self, delivery_id: int) -> bool:
-    """POST the receipt; retry with backoff; every attempt is logged."""
-    ok = receipts.receipt_post(delivery_id=delivery_id, attempt=self.request.retries + 1)
-    if ok is False:
-        if self.request.retries >= self.max_retries:
-            from campaigns.models import Delivery
+@shared_task(name="campaigns.delivery.tasks.send_receipts", acks_late=True)
+def send_receipts(app_id: int, delivery_ids: list[int], attempt: int = 1) -> int:
+    """POST one batch of an app's receipts; failures come back with backoff; every attempt is logged."""
+    try:
+        with receipt_slot(app_id):
+            result = receipts.receipts_send(app_id=app_id, delivery_ids=delivery_ids, attempt=attempt)
+    except SlotsBusy:
+        # The app already has its share of receipt workers (a slow endpoint): others go first.
+        send_receipts.apply_async(args=(app_id, delivery_ids, attempt), countdown=settings.PUSHDECK_SLOT_RETRY_SECONDS)
+        return 0
+    later = backoff(attempt - 1, base=settings.PUSHDECK_CALLBACK_RETRY_BASE_SECONDS)
+    if result.failed:
+        send_receipts.apply_async(args=(app_id, result.failed, attempt + 1), countdown=later)
+    if result.untried:
+        send_receipts.apply_async(args=(app_id, result.untried, attempt), countdown=later)
+    if result.gave_up:
+        from campaigns.models import Delivery
 
-            from .status import timeline_note
+        from .status import timeline_note
 
-            delivery = Delivery.objects.filter(pk=delivery_id).values_list("message_id", flat=True).first()
-            if delivery:
-                timeline_note(
-                    message_id=delivery,
-                    delivery_id=delivery_id,
-                    description=f"callback gave up after {self.request.retries + 1} attempts",
-                )
-            return False
-        raise self.retry(countdown=backoff(self.request.retries, base=settings.PUSHDECK_CALLBACK_RETRY_BASE_SECONDS))
-    return bool(ok)
+        for pk, message_id in Delivery.objects.filter(pk__in=result.gave_up).values_list("pk", "message_id"):
+            timeline_note(
+                message_id=message_id, delivery_id=pk, description=f"callback gave up after {attempt} attempts"
+            )
+    return len(result.sent)
+
+
+@shared_task(name="campaigns.delivery.tasks.send_receipt", acks_late=True)
+def send_receipt(delivery_id: int) -> int:
+    """One receipt queued by an earlier release: sent as a batch of one."""
+    from campaigns.models import Delivery
+
+    app_id = Delivery.objects.filter(pk=delivery_id).values_list("message__app_id", flat=True).first()
+    if app_id is None:
+        return 0
+    return send_receipts(app_id, [delivery_id])

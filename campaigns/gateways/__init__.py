@@ -14,9 +14,13 @@ Contract for callers (the delivery engine):
   refused or down, a vendor call answered 413/429/5xx/auth error for the whole batch). When
   only some content groups fail, their pushes come back as results carrying the error.
 - Result: `accepted` -> status 2 Acked; `token_dead` -> deactivate the device token;
-  `permanent=False` -> retry after `retry_after` seconds (None: your backoff); `config_error`
-  -> the credential is wrong, fail and alert; `code` is the SPEC number (APNs 2011, FCM
-  90000003, vendor codes as reported), `reason` the gateway's own text.
+  `permanent=False` -> retry after `retry_after` seconds (None: your backoff; a vendor's daily
+  quota gives the time until its day starts again); `config_error` -> the credential is wrong,
+  fail, alert and write it on the credential's health; `code` is the SPEC number (APNs 2011,
+  FCM 90000003, vendor codes as reported, on 5xx too), `reason` the gateway's own text,
+  `gateway_message_id` the vendor's id of the send (kept on the delivery).
+- `batch_limit` (the JSON/form gateways): tokens per vendor request (1000; Meizu 100, FCM 1);
+  the engine hands over whole requests (dispatch.engine_batch_size).
 - GatewayError has the same fields (`status`, `permanent`, `reason`, `code`, `retry_after`,
   `config_error`).
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import threading
@@ -24,9 +25,10 @@ from .http import ConnectionRefusedByPeer, H2Connection, StreamFailed, retry_aft
 
 logger = logging.getLogger(__name__)
 
-# Apple: never retry these; the first three also mean the token is dead for this env/topic.
-TOKEN_DEAD_REASONS = {"Unregistered", "ExpiredToken", "BadDeviceToken", "DeviceTokenNotForTopic"}
-NEVER_RETRY_REASONS = TOKEN_DEAD_REASONS | {"Forbidden", "PayloadTooLarge"}
+# Apple: never retry these; the first three also mean the token is dead. DeviceTokenNotForTopic
+# says the topic sent is not the token's app (a credential or topic mistake): the device lives on.
+TOKEN_DEAD_REASONS = {"Unregistered", "ExpiredToken", "BadDeviceToken"}
+NEVER_RETRY_REASONS = TOKEN_DEAD_REASONS | {"Forbidden", "PayloadTooLarge", "DeviceTokenNotForTopic"}
 CONFIG_REASONS = {
     "BadCertificate",
     "BadCertificateEnvironment",
@@ -48,8 +50,13 @@ CONN_UNAVAILABLE = APNS_REASON_CODES["ConnUnavailable"]
 
 
 def environment_of(credential: Any) -> str:
-    """ "development" (sandbox host) or "production"; a universal certificate sends to production."""
+    """ "development" (sandbox host) or "production"; a universal certificate sends to production
+    unless the device reported a development build (ApnsGateway picks the host per push)."""
     return "development" if credential.environment == "development" else "production"
+
+
+def is_universal(credential: Any) -> bool:
+    return getattr(credential, "environment", "") == "both"
 
 
 def base_url(environment: str) -> str:
@@ -143,12 +150,28 @@ class ApnsGateway(Gateway):
         else:
             cert_pem, key_pem = p12_to_pem(bytes(credential.p12), credential.password or "")
             context = ssl_context(cert_pem=cert_pem, key_pem=key_pem, http2=True)
-        streams = max_streams or settings.APNS_MAX_STREAMS
-        url = base_url(self.environment)
-        self.connections = [
-            H2Connection(url, context, max_streams=streams, timeout=settings.GATEWAY_TIMEOUT)
-            for _ in range(max(1, connections or settings.APNS_CONNECTIONS))
+        self.universal = is_universal(credential)
+        self._context = context
+        self._streams = max_streams or settings.APNS_MAX_STREAMS
+        self._pool_size = max(1, connections or settings.APNS_CONNECTIONS)
+        self.connections = self._new_connections(self.environment)
+        self._by_environment = {self.environment: self.connections}
+
+    def _new_connections(self, environment: str) -> list[H2Connection]:
+        url = base_url(environment)
+        return [
+            H2Connection(url, self._context, max_streams=self._streams, timeout=settings.GATEWAY_TIMEOUT)
+            for _ in range(self._pool_size)
         ]
+
+    def connections_for(self, push: OutgoingPush) -> list[H2Connection]:
+        """A universal certificate sends each push to its device's environment; others to their own."""
+        environment = push.apns_environment if self.universal else ""
+        if environment not in ("production", "development"):
+            return self.connections
+        if environment not in self._by_environment:
+            self._by_environment[environment] = self._new_connections(environment)
+        return self._by_environment[environment]
 
     def send_batch(self, pushes: Sequence[OutgoingPush]) -> list[GatewayResult]:
         if not pushes:
@@ -157,9 +180,13 @@ class ApnsGateway(Gateway):
 
     async def send_batch_async(self, pushes: Sequence[OutgoingPush]) -> list[GatewayResult]:
         """The same as send_batch, for callers already on the gateway loop."""
-        n = len(self.connections)
+        pools = [self.connections_for(push) for push in pushes]
         results = await asyncio.gather(
-            *(self._send_one(self.connections[i % n], push) for i, push in enumerate(pushes)), return_exceptions=True
+            *(
+                self._send_one(pool[i % len(pool)], push)
+                for i, (pool, push) in enumerate(zip(pools, pushes, strict=True))
+            ),
+            return_exceptions=True,
         )
         out: list[GatewayResult] = []
         for result in results:
@@ -204,12 +231,16 @@ class ApnsGateway(Gateway):
             except (ValueError, AttributeError):
                 reason = ""
         result = classify(response.status, reason, response.headers)
+        if result.token_dead and reason == "BadDeviceToken" and self.universal and not push.apns_environment:
+            # Sent to production for a device that never said which build it runs: a development
+            # build's live token gets this answer too. Failed, not dead.
+            result = dataclasses.replace(result, token_dead=False)
         if self.token is not None and reason in PROVIDER_TOKEN_REASONS:
             self.token.invalidate(jwt_token)
         return result
 
     def close(self) -> None:
-        for connection in self.connections:
+        for connection in [c for pool in self._by_environment.values() for c in pool]:
             try:
                 run(_close(connection), timeout=5)
             except Exception:  # noqa: BLE001 - closing a dead connection must not raise

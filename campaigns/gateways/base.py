@@ -28,7 +28,8 @@ class OutgoingPush:
     icon_url: str = ""
     image_url: str = ""
     package_name: str = ""
-    topic: str = ""  # iOS bundle id
+    topic: str = ""  # iOS topic; empty: the APNs credential's own topic
+    apns_environment: str = ""  # the device's APNs environment, when its build reported one
     extras: dict[str, str] = field(default_factory=dict)  # extension parameters
 
 

@@ -7,8 +7,9 @@ import json
 import time
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from django.utils import timezone
@@ -70,18 +71,43 @@ def error_results(error: GatewayError, count: int) -> list[GatewayResult]:
     return [result] * count
 
 
-def http_error(response: httpx.Response, reason: str = "") -> GatewayError | None:
-    """Transport-level failures every vendor shares (401/403/413/429/5xx); None when 2xx."""
+def http_error(response: httpx.Response, reason: str = "", *, code: int | None = None) -> GatewayError | None:
+    """Transport-level failures every vendor shares (401/403/413/429/5xx); None when 2xx.
+    `code` is the vendor's own code from the body, kept on the error (and so on the final status)."""
     status = response.status_code
     if status < 300:
         return None
     reason = reason or f"HTTP {status}"
     wait = retry_after(response.headers.get("retry-after"))
     if status == 429 or status >= 500 or status == 408:
-        return GatewayError(status, False, reason, retry_after=wait)
+        return GatewayError(status, False, reason, code=code, retry_after=wait)
     if status in (401, 403):
-        return GatewayError(status, True, reason, config_error=True)
-    return GatewayError(status, True, reason)
+        return GatewayError(status, True, reason, code=code, config_error=True)
+    return GatewayError(status, True, reason, code=code)
+
+
+def int_code(value: Any) -> int | None:
+    """A vendor's code as a number ("80300007", 200, "-2"); None when absent or not a number."""
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+# The Chinese vendors' daily quotas start again at midnight Beijing time.
+VENDOR_DAY_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def seconds_to_next_vendor_day(now: datetime | None = None) -> float:
+    """Seconds until a few minutes after the next midnight in Beijing (a daily quota's reset)."""
+    now = (now or timezone.now()).astimezone(VENDOR_DAY_ZONE)
+    reset = (now + timedelta(days=1)).replace(hour=0, minute=5, second=0, microsecond=0)
+    return max(60.0, (reset - now).total_seconds())
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` within `limit` characters (the console said so before sending: see payloads.vendor_limit_notes)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def json_body(response: httpx.Response) -> dict:
@@ -209,26 +235,43 @@ class BatchGateway(Gateway):
 
 def per_token(
     pushes: Sequence[OutgoingPush],
-    dead: set[str],
+    dead: set[str] | dict[str, tuple[int | None, str]],
     *,
     message_id: str = "",
     code: int | None = None,
     reason: str = "",
     failed: dict[str, tuple[int | None, str]] | None = None,
 ) -> list[GatewayResult]:
-    """Accepted for every push except the dead tokens (and other per-token failures)."""
+    """Accepted for every push except the dead tokens (and other per-token failures). `dead` is a set
+    (all with `code` / `reason`) or a mapping token -> (code, reason) when the answer said why per token."""
     failed = failed or {}
     out = []
     for push in pushes:
         if push.token in dead:
+            dead_code, dead_reason = dead[push.token] if isinstance(dead, dict) else (code, reason)
             out.append(
                 GatewayResult(
-                    accepted=False, code=code, reason=reason, http_status=200, token_dead=True, permanent=True
+                    accepted=False,
+                    code=dead_code,
+                    reason=dead_reason,
+                    http_status=200,
+                    token_dead=True,
+                    permanent=True,
+                    gateway_message_id=message_id,
                 )
             )
         elif push.token in failed:
             fcode, freason = failed[push.token]
-            out.append(GatewayResult(accepted=False, code=fcode, reason=freason, http_status=200, permanent=True))
+            out.append(
+                GatewayResult(
+                    accepted=False,
+                    code=fcode,
+                    reason=freason,
+                    http_status=200,
+                    permanent=True,
+                    gateway_message_id=message_id,
+                )
+            )
         else:
             out.append(GatewayResult(accepted=True, http_status=200, gateway_message_id=message_id))
     return out

@@ -81,7 +81,9 @@ class FcmGateway(BatchGateway):
             self.client_email = account["client_email"]
             self.private_key = account["private_key"]
             self.private_key_id = account.get("private_key_id", "")
-            self.token_uri = account.get("token_uri") or GOOGLE_TOKEN_URI
+            # Google's endpoint (or the operator's FCM_TOKEN_URL), never the file's `token_uri`:
+            # an uploaded file must not aim the workers' requests.
+            self.token_uri = settings.FCM_TOKEN_URL or GOOGLE_TOKEN_URI
         except (ValueError, KeyError, TypeError) as exc:
             raise GatewayError(None, True, "service account JSON unusable", code=AUTH_CODE, config_error=True) from exc
         self.tokens = TokenCache(self._fetch_token, margin=120)

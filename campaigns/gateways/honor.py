@@ -25,6 +25,7 @@ from .common import (
 
 OAUTH_ERRORS = {80200001, 80200003}
 ALL_INVALID = {80300007}
+INVALID_TOKEN = 80300007
 RETRY_CODES = {81000001, 80000002}
 
 
@@ -77,21 +78,25 @@ class HonorGateway(BatchGateway):
             headers=lambda token: {"authorization": f"Bearer {token}", "timestamp": str(int(time.time() * 1000))},
             refused=lambda body: _code(body) in OAUTH_ERRORS,
         )
-        error = http_error(response, str(body.get("message", "")))
-        if error is not None:
-            raise error
         code = _code(body)
         reason = str(body.get("message", ""))
+        error = http_error(response, reason, code=None if code == -1 else code)
+        if error is not None:
+            raise error
+        status = response.status_code
         if code == 200:
+            # Accepted: `data.sendResult`, `data.requestId`; per-token refusals in failTokens / expireTokens.
             data = body.get("data") or {}
-            dead = set(data.get("failTokens") or []) | set(data.get("expireTokens") or [])
-            return per_token(
-                pushes, dead, message_id=str(data.get("requestId", "")), code=80300007, reason="invalid token"
-            )
+            dead: dict[str, tuple[int | None, str]] = {}
+            for t in data.get("failTokens") or []:
+                dead[str(t)] = (INVALID_TOKEN, "token invalid")
+            for t in data.get("expireTokens") or []:
+                dead[str(t)] = (INVALID_TOKEN, "token expired")
+            return per_token(pushes, dead, message_id=str(data.get("requestId", "")))
         if code in ALL_INVALID:
             return per_token(pushes, {p.token for p in pushes}, code=code, reason=reason)
         if code in OAUTH_ERRORS:
-            raise GatewayError(200, True, reason, code=code, config_error=True)
+            raise GatewayError(status, True, reason, code=code, config_error=True)
         if code in RETRY_CODES:
-            raise GatewayError(200, False, reason, code=code)
-        raise GatewayError(200, True, reason, code=code)
+            raise GatewayError(status, False, reason, code=code)
+        raise GatewayError(status, True, reason, code=None if code == -1 else code)

@@ -15,30 +15,43 @@ from .common import (
     BatchGateway,
     TokenCache,
     http_error,
+    int_code,
     oauth_token,
     per_token,
     post_with_token,
     ttl_seconds,
     vendor_secret,
 )
+from .http import retry_after
 
 SUCCESS = "80000000"
 PARTIAL = "80100000"
 ALL_INVALID = "80300007"
+UNINSTALLED = "80000004"  # legacy / receipt code: the app was uninstalled
 OAUTH_ERRORS = {"80200001", "80200003"}
-CONFIG_CODES = {"80300002", "80300011"}
-RETRY_CODES = {"81000001"}
+CONFIG_CODES = {"80300002", "80300011", "80600003"}
+RETRY_CODES = {"81000001", "80100017", "80100018"}
 
 
 def _illegal_tokens(msg: str) -> set[str]:
-    # 80100000: the failed tokens are listed inside the `msg` JSON string
+    """80100000: the failed tokens are listed inside the `msg` JSON string, as `illegal_tokens` (v1)
+    or `illegalTokens` (a list, or grouped by reason in the v3 API)."""
     try:
         detail = json.loads(msg)
     except (TypeError, ValueError):
         return set()
     if not isinstance(detail, dict):
         return set()
-    return set(detail.get("illegal_tokens") or detail.get("illegalTokens") or [])
+    tokens: set[str] = set()
+    for key in ("illegal_tokens", "illegalTokens"):
+        value = detail.get(key) or []
+        groups = value.values() if isinstance(value, dict) else [value]
+        for group in groups:
+            if isinstance(group, list):
+                tokens.update(str(t) for t in group)
+            elif isinstance(group, str):
+                tokens.add(group)
+    return tokens
 
 
 def huawei_message(pushes: list[OutgoingPush]) -> dict:
@@ -87,23 +100,26 @@ class HuaweiGateway(BatchGateway):
             },
             refused=lambda body: str(body.get("code", "")) in OAUTH_ERRORS,
         )
-        code = str(body.get("code", ""))
-        error = http_error(response, f"{code} {body.get('msg', '')}".strip())
-        if error is not None:
-            error.code = int(code) if code.isdigit() else None
-            raise error
-        request_id = body.get("requestId", "")
+        # Business errors come with HTTP 400, auth failures with 401 (some deployments answer 200):
+        # the body's code decides whatever the HTTP status.
+        code = str(body.get("code", "")).strip()
+        numeric = int_code(code)
+        reason = str(body.get("msg", "")) or code
+        request_id = str(body.get("requestId", ""))
+        status = response.status_code
         if code == SUCCESS:
             return per_token(pushes, set(), message_id=request_id)
         if code == PARTIAL:
             dead = _illegal_tokens(body.get("msg", ""))
             return per_token(pushes, dead, message_id=request_id, code=int(PARTIAL), reason="illegal token")
-        if code == ALL_INVALID:
-            return per_token(pushes, {p.token for p in pushes}, code=int(ALL_INVALID), reason=body.get("msg", ""))
-        reason = str(body.get("msg", "")) or code
-        numeric = int(code) if code.isdigit() else None
-        if code in OAUTH_ERRORS or code in CONFIG_CODES:
-            raise GatewayError(response.status_code, True, reason, code=numeric, config_error=True)
+        if code in (ALL_INVALID, UNINSTALLED):
+            return per_token(pushes, {p.token for p in pushes}, message_id=request_id, code=numeric, reason=reason)
         if code in RETRY_CODES:
-            raise GatewayError(response.status_code, False, reason, code=numeric)
-        raise GatewayError(response.status_code, True, reason, code=numeric)
+            raise GatewayError(
+                status, False, reason, code=numeric, retry_after=retry_after(response.headers.get("retry-after"))
+            )
+        if code in OAUTH_ERRORS or code in CONFIG_CODES:
+            raise GatewayError(status, True, reason, code=numeric, config_error=True)
+        # 503 flow control, 502, 429, 401 without a code: the HTTP status decides
+        error = http_error(response, reason if code else "", code=numeric)
+        raise error if error is not None else GatewayError(status, True, reason, code=numeric)

@@ -11,11 +11,23 @@ from django.conf import settings
 
 from . import register
 from .base import GatewayError, GatewayResult, OutgoingPush
-from .common import BatchGateway, TokenCache, http_error, json_body, per_token, ttl_seconds, vendor_secret
+from .common import (
+    BatchGateway,
+    TokenCache,
+    http_error,
+    int_code,
+    json_body,
+    per_token,
+    seconds_to_next_vendor_day,
+    ttl_seconds,
+    vendor_secret,
+)
 
 INVALID_TOKEN = 10000
-RETRY_CODES = {-2, -1, 13, 55}
-NEXT_DAY_CODES = {33}
+RETRY_CODES = {-2, -1}
+RATE_CODES = {13, 55}  # rate limits: back off
+RATE_BACKOFF_SECONDS = 60.0
+NEXT_DAY_CODES = {33}  # daily limit: tomorrow
 CONFIG_CODES = {14, 16, 28, 30}
 TOKEN_INVALID = 11
 
@@ -62,18 +74,19 @@ class OppoGateway(BatchGateway):
         response = await self.client.post(
             self._url("auth"), data={"app_key": self.app_key, "timestamp": timestamp, "sign": sign}
         )
-        error = http_error(response)
+        body = json_body(response)
+        error = http_error(response, str(body.get("message", "")), code=int_code(body.get("code")))
         if error is not None:
             raise error
-        body = json_body(response)
         token = (body.get("data") or {}).get("auth_token") if _code(body) == 0 else None
         if not token:
+            transient = _code(body) in RETRY_CODES | RATE_CODES
             raise GatewayError(
                 200,
-                _code(body) not in RETRY_CODES,
+                not transient,
                 f"auth: {body.get('message', '')}",
                 code=_code(body),
-                config_error=_code(body) not in RETRY_CODES,
+                config_error=not transient,
             )
         return token, 24 * 3600
 
@@ -82,10 +95,10 @@ class OppoGateway(BatchGateway):
         token = await self.tokens.get()
         for attempt in range(2):
             response = await self.client.post(self._url(path), data={**form, "auth_token": token})
-            error = http_error(response)
+            body = json_body(response)
+            error = http_error(response, str(body.get("message", "")), code=int_code(body.get("code")))
             if error is not None:
                 raise error
-            body = json_body(response)
             if _code(body) == TOKEN_INVALID and attempt == 0:
                 token = await self.tokens.get(refresh_from=token)
                 continue
@@ -99,8 +112,10 @@ class OppoGateway(BatchGateway):
             raise GatewayError(200, True, reason, code=code, config_error=True)
         if code in RETRY_CODES:
             raise GatewayError(200, False, reason, code=code)
+        if code in RATE_CODES:
+            raise GatewayError(200, False, reason, code=code, retry_after=RATE_BACKOFF_SECONDS)
         if code in NEXT_DAY_CODES:
-            raise GatewayError(200, False, reason, code=code, retry_after=86400.0)
+            raise GatewayError(200, False, reason, code=code, retry_after=seconds_to_next_vendor_day())
         raise GatewayError(200, True, reason, code=code)
 
     async def send_group(self, pushes: list[OutgoingPush]) -> list[GatewayResult]:

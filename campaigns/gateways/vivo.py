@@ -11,24 +11,44 @@ from django.conf import settings
 
 from . import register
 from .base import GatewayError, GatewayResult, OutgoingPush
-from .common import BatchGateway, TokenCache, http_error, json_body, per_token, ttl_seconds, vendor_secret
+from .common import (
+    BatchGateway,
+    TokenCache,
+    cut,
+    http_error,
+    int_code,
+    json_body,
+    per_token,
+    seconds_to_next_vendor_day,
+    ttl_seconds,
+    vendor_secret,
+)
 
 INVALID_REGID = 10302
 AUTH_TOKEN_INVALID = 10000
+APP_ID_MISMATCH = 10094  # the body's appId is not the app that logged in
 DAILY_QUOTA = {10070, 10252, 10254}
-RATE_LIMIT = {10250}
+RATE_LIMIT = {10093, 10250}  # auth calls too frequent (10093 in doc v2.9.4; 10250 in older docs)
+RATE_BACKOFF_SECONDS = 10.0
+TTL_MIN = 60
+TTL_MAX = 86400  # vivo keeps a message at most one day (a longer timeToLive is cut to one day)
+TITLE_MAX = 40
+CONTENT_MAX = 100
 
 
 def _is_config(code: int) -> bool:
     return 10200 <= code <= 10207
 
 
-def vivo_content(push: OutgoingPush) -> dict[str, Any]:
+def vivo_content(push: OutgoingPush, app_id: str) -> dict[str, Any]:
+    """The notification fields. Title, content and validity beyond vivo's limits are cut to them;
+    the console and the API said so before sending (payloads.vendor_limit_notes)."""
     content: dict[str, Any] = {
+        "appId": app_id,
         "notifyType": 4,
-        "title": push.title,
-        "content": push.body,
-        "timeToLive": max(60, min(ttl_seconds(push.expires_at), 7 * 86400)),
+        "title": cut(push.title, TITLE_MAX),
+        "content": cut(push.body, CONTENT_MAX),
+        "timeToLive": max(TTL_MIN, min(ttl_seconds(push.expires_at), TTL_MAX)),
         "skipType": 2 if push.click_action == "open_url" and push.url else 1,
         "networkType": -1,
         "clientCustomMap": dict(push.extras),
@@ -67,15 +87,20 @@ class VivoGateway(BatchGateway):
         response = await self.client.post(
             self._url("auth"), json={"appId": self.app_id, "appKey": self.app_key, "timestamp": timestamp, "sign": sign}
         )
-        error = http_error(response)
+        body = json_body(response)
+        error = http_error(response, str(body.get("desc", "")), code=int_code(body.get("result")))
         if error is not None:
             raise error
-        body = json_body(response)
         if _result(body) != 0 or not body.get("authToken"):
             code = _result(body)
             transient = code in RATE_LIMIT
             raise GatewayError(
-                200, not transient, f"auth: {body.get('desc', '')}", code=code, config_error=not transient
+                200,
+                not transient,
+                f"auth: {body.get('desc', '')}",
+                code=code,
+                config_error=not transient,
+                retry_after=RATE_BACKOFF_SECONDS if transient else None,
             )
         return body["authToken"], 3600
 
@@ -83,10 +108,10 @@ class VivoGateway(BatchGateway):
         token = await self.tokens.get()
         for attempt in range(2):
             response = await self.client.post(self._url(path), json=payload, headers={"authToken": token})
-            error = http_error(response)
+            body = json_body(response)
+            error = http_error(response, str(body.get("desc", "")), code=int_code(body.get("result")))
             if error is not None:
                 raise error
-            body = json_body(response)
             if _result(body) == AUTH_TOKEN_INVALID and attempt == 0:
                 token = await self.tokens.get(refresh_from=token)
                 continue
@@ -96,16 +121,17 @@ class VivoGateway(BatchGateway):
     def _raise(self, body: dict) -> None:
         code = _result(body)
         reason = str(body.get("desc", ""))
-        if _is_config(code) or code == AUTH_TOKEN_INVALID:
+        if _is_config(code) or code in (AUTH_TOKEN_INVALID, APP_ID_MISMATCH):
             raise GatewayError(200, True, reason, code=code, config_error=True)
         if code in RATE_LIMIT:
-            raise GatewayError(200, False, reason, code=code)
+            raise GatewayError(200, False, reason, code=code, retry_after=RATE_BACKOFF_SECONDS)
         if code in DAILY_QUOTA:
-            raise GatewayError(200, False, reason, code=code, retry_after=86400.0)
+            # stop for the day; the engine does not keep a retry past the message's validity
+            raise GatewayError(200, False, reason, code=code, retry_after=seconds_to_next_vendor_day())
         raise GatewayError(200, True, reason, code=code)
 
     async def send_group(self, pushes: list[OutgoingPush]) -> list[GatewayResult]:
-        content = vivo_content(pushes[0])
+        content = vivo_content(pushes[0], self.app_id)
         if len(pushes) == 1:
             body = await self._call("send", {**content, "regId": pushes[0].token})
             if _result(body) == INVALID_REGID:
@@ -118,11 +144,19 @@ class VivoGateway(BatchGateway):
             self._raise(saved)
         task_id = str(saved.get("taskId", ""))
         body = await self._call(
-            "pushToList", {"regIds": [p.token for p in pushes], "taskId": task_id, "requestId": uuid.uuid4().hex}
+            "pushToList",
+            {
+                "appId": self.app_id,
+                "regIds": [p.token for p in pushes],
+                "taskId": task_id,
+                "requestId": uuid.uuid4().hex,
+            },
         )
         if _result(body) == INVALID_REGID:
             return per_token(pushes, {p.token for p in pushes}, code=INVALID_REGID, reason=str(body.get("desc", "")))
         if _result(body) != 0:
             self._raise(body)
-        dead = {str(u.get("userid") or u.get("userId")) for u in body.get("invalidUsers") or [] if isinstance(u, dict)}
+        invalid = body.get("invalidUsers") or body.get("invalidUser") or []
+        invalid = [invalid] if isinstance(invalid, dict) else invalid
+        dead = {str(u.get("userid") or u.get("userId")) for u in invalid if isinstance(u, dict)}
         return per_token(pushes, dead, message_id=task_id, code=INVALID_REGID, reason="invalid regId")

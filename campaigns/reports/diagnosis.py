@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.codes import APNS_REASON_CODES, GATEWAY_CODE_TEXT, PushStatus, status_text
-from campaigns.models import Channel, Delivery, Device, Message, MessageState, Platform
+from campaigns.models import Channel, Delivery, Device, Message, MessageState, Platform, TargetType
 from console.models import ApnsCertificate, ApnsTokenKey, App, FcmCredential, VendorChannel
 
 from .selectors import TimelineEntry, message_timeline
@@ -86,7 +86,7 @@ def _apns_environment_evidence(app: App) -> str:
     return _("No active APNs credential.")
 
 
-def _diagnose_delivery(app: App, message: Message, delivery: Delivery) -> list[Finding]:
+def _diagnose_delivery(app: App, message: Message, delivery: Delivery, channel_check=None) -> list[Finding]:
     device = delivery.device
     findings: list[Finding] = []
     device_state = _("Device %(id)s: platform %(platform)s, channel %(channel)s, last seen %(seen)s.") % {
@@ -96,6 +96,12 @@ def _diagnose_delivery(app: App, message: Message, delivery: Delivery) -> list[F
         "seen": _when(device.last_seen_at) if device.last_seen_at else _("never"),
     }
     code = delivery.gateway_code
+    if delivery.gateway_message_id:
+        # what the vendor's support asks for: kept on every finding about this delivery
+        device_state += " " + _("Vendor message id (%(channel)s): %(id)s.") % {
+            "channel": delivery.channel,
+            "id": delivery.gateway_message_id,
+        }
     if device.token_dead_at:
         findings.append(
             Finding(
@@ -125,7 +131,7 @@ def _diagnose_delivery(app: App, message: Message, delivery: Delivery) -> list[F
                 ],
             )
         )
-    configured, why = _channel_configured(app, delivery.channel)
+    configured, why = (channel_check or (lambda channel: _channel_configured(app, channel)))(delivery.channel)
     if not configured:
         findings.append(
             Finding(
@@ -182,7 +188,8 @@ def troubleshoot(*, app: App, message_ref: str, device_id: str = "") -> Diagnosi
             findings=[Finding("message_unknown", _("No message with this id exists in this app."), [message_ref])],
         )
     diagnosis = Diagnosis(message=message, timeline=message_timeline(message=message))
-    deliveries = Delivery.objects.filter(message=message).select_related("device").order_by("id")
+    # In the order of the (message, device) index: the first 20 of a broadcast of millions at once.
+    deliveries = Delivery.objects.filter(message=message).select_related("device").order_by("device_id")
     if device_id:
         device = Device.objects.filter(app=app, device_id=device_id.strip()).first()
         if device is None:
@@ -206,13 +213,15 @@ def troubleshoot(*, app: App, message_ref: str, device_id: str = "") -> Diagnosi
             )
             return diagnosis
     if message.status == PushStatus.NO_BIND_INFO:
-        diagnosis.findings.append(
-            Finding(
-                "no_binding",
-                _("No device is bound to the target user id, so nothing was sent."),
-                [_("Status %(code)s %(text)s") % {"code": message.status, "text": status_text(message.status)}],
-            )
-        )
+        status_line = _("Status %(code)s %(text)s") % {"code": message.status, "text": status_text(message.status)}
+        if message.target_type == TargetType.USER:
+            text = _("No device is bound to the target user id, so nothing was sent.")
+        else:
+            # An account, alias, tag expression or everyone: say which kind of target matched nothing.
+            text = _("No device matched the target (%(kind)s), so nothing was sent.") % {
+                "kind": message.get_target_type_display()
+            }
+        diagnosis.findings.append(Finding("no_binding", text, [status_line]))
     delivery_list = list(deliveries[:20])
     if not delivery_list and not diagnosis.findings:
         diagnosis.findings.append(
@@ -222,6 +231,14 @@ def troubleshoot(*, app: App, message_ref: str, device_id: str = "") -> Diagnosi
                 [_("Target: %(type)s %(id)s") % {"type": message.target_type, "id": message.target_id}],
             )
         )
+    checked: dict[str, tuple[bool, str]] = {}
+
+    def channel_check(channel: str) -> tuple[bool, str]:
+        # Once per channel, not per delivery shown.
+        if channel not in checked:
+            checked[channel] = _channel_configured(app, channel)
+        return checked[channel]
+
     for delivery in delivery_list:
-        diagnosis.findings.extend(_diagnose_delivery(app, message, delivery))
+        diagnosis.findings.extend(_diagnose_delivery(app, message, delivery, channel_check))
     return diagnosis

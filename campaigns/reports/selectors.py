@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import TruncDay
 from django.utils import timezone
 
@@ -29,6 +29,7 @@ from campaigns.models import (
     ReceiptEvent,
     StatusEvent,
     TargetType,
+    TaskChannelCount,
     UsageRollup,
     UserBinding,
 )
@@ -154,10 +155,22 @@ class TimelineEntry:
     gateway_code: int | None
     gateway_text: str
     device_id: str
+    gateway_message_id: str = ""  # the vendor's message id of the delivery
 
 
 def message_get(*, app: App, message_id: int) -> Message | None:
     return Message.objects.filter(app=app, pk=message_id).select_related("task").first()
+
+
+def vendor_message_ids(*, message: Message, limit: int = 10) -> list[tuple[str, str]]:
+    """(channel, vendor message id) of the message's deliveries the gateways gave an id for (a few)."""
+    rows = (
+        Delivery.objects.filter(message=message)
+        .exclude(gateway_message_id="")
+        .order_by("pk")
+        .values_list("channel", "gateway_message_id")[: limit * 20]  # bounded on a broadcast
+    )
+    return list(dict.fromkeys(rows))[:limit]
 
 
 def message_timeline(*, message: Message) -> list[TimelineEntry]:
@@ -177,6 +190,7 @@ def message_timeline(*, message: Message) -> list[TimelineEntry]:
                 gateway_code=code,
                 gateway_text=GATEWAY_CODE_TEXT.get(code, "") if code is not None else "",
                 device_id=delivery.device.device_id if delivery else "",
+                gateway_message_id=delivery.gateway_message_id if delivery else "",
             )
         )
     return out
@@ -287,31 +301,29 @@ def push_record_list(*, app: App, cursor: str = "", size: int = 20) -> tuple[lis
         size=size,
     )
     ids = [t.pk for t in page.rows]
+    # Counters kept per send and channel as deliveries are sent and reported: a few rows per
+    # send, whether it reached ten devices or ten million.
     stats: dict[int, dict[str, ChannelStats]] = {pk: {} for pk in ids}
-    rows = (
-        Delivery.objects.filter(message__task_id__in=ids)
-        .values("message__task_id", "channel")
-        .annotate(
-            sent=Count("id", filter=Q(accepted_at__isnull=False)),
-            arrived=Count("id", filter=Q(arrived_at__isnull=False)),
-            clicked=Count("id", filter=Q(clicked_at__isnull=False)),
-            cleared=Count("id", filter=Q(cleared_at__isnull=False)),
+    for row in TaskChannelCount.objects.filter(task_id__in=ids).order_by("task_id", "channel"):
+        stats[row.task_id][row.channel] = ChannelStats(
+            channel=row.channel, sent=row.sent, arrived=row.arrived, clicked=row.clicked, cleared=row.cleared
         )
-        .order_by("message__task_id", "channel")
-    )
-    for row in rows:
-        stats[row["message__task_id"]][row["channel"]] = ChannelStats(
-            channel=row["channel"],
-            sent=row["sent"],
-            arrived=row["arrived"],
-            clicked=row["clicked"],
-            cleared=row["cleared"],
-        )
-    target_types: dict[int, list[str]] = {pk: [] for pk in ids}
-    for row in Message.objects.filter(task_id__in=ids).values("task_id", "target_type").distinct():
-        # Shown to people: the label in their language, not the stored code.
-        label = dict(TargetType.choices).get(row["target_type"], row["target_type"])
-        target_types[row["task_id"]].append(str(label))
+    labels = dict(TargetType.choices)
+    kinds: dict[int, list[str]] = {}
+    unknown = []
+    for t in page.rows:
+        # The send keeps its target types (one, or a continuous send's batches'); only a send
+        # that does not (a test push) reads its few messages.
+        known = t.params.get("target_types") or ([t.params["target_type"]] if t.params.get("target_type") else [])
+        if known:
+            kinds[t.pk] = list(known)
+        else:
+            unknown.append(t.pk)
+            kinds[t.pk] = []
+    for row in Message.objects.filter(task_id__in=unknown).values("task_id", "target_type").distinct():
+        kinds[row["task_id"]].append(row["target_type"])
+    # Shown to people: the label in their language, not the stored code.
+    target_types = {pk: [str(labels.get(k, k)) for k in values] for pk, values in kinds.items()}
     records = [
         PushRecord(task=t, target_types=sorted(target_types[t.pk]), channels=list(stats[t.pk].values()))
         for t in page.rows

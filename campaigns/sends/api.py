@@ -57,8 +57,18 @@ def _int(data: dict, name: str, default=None, code: ApiCode = ApiCode.INVALID_PA
         raise PushError(code, f"{name} must be a number") from None
 
 
+def _text(data: dict, name: str) -> str:
+    """A text field: a string (or a number, as some callers send ids); anything else is refused."""
+    value = data.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise PushError(ApiCode.INVALID_PARAM, f"{name} must be a string")
+    return str(value)
+
+
 def _template(app: App, data: dict):
-    name = (data.get("templateName") or "").strip()
+    name = _text(data, "templateName").strip()
     if not name:
         raise PushError(ApiCode.NEED_TEMPLATE, "templateName is required")
     template = Template.objects.live().filter(app=app, name=name).select_related("current_version").first()
@@ -67,8 +77,66 @@ def _template(app: App, data: dict):
     return template.current_version
 
 
-def _common(data: dict, spec: services.SendSpec) -> None:
-    spec.name = str(data.get("taskName") or "")[:200]
+# Fields each send endpoint reads; any other field is refused by name (never dropped silently).
+COMMON_FIELDS = frozenset(
+    {"appId", "taskName", "deliveryType", "expiredSeconds", "extendedParams", "silent", "androidChannel", "pushTime"}
+) | {"idempotentToken"}
+SIMPLE_FIELDS = COMMON_FIELDS | {"targetMsgkey", "title", "content", "body", "pushAction", "uri"}
+TEMPLATE_FIELDS = COMMON_FIELDS | {"targetMsgkey", "templateName", "templateKeyValue"}
+MULTIPLE_FIELDS = COMMON_FIELDS | {"targetMsg", "templateName"}
+BROADCAST_FIELDS = COMMON_FIELDS | {
+    "templateName",
+    "templateKeyValue",
+    "msgkey",
+    "target",
+    "targetValue",
+    "pushStatus",
+    "unBindPeriod",
+}
+CONTINUOUS_FIELDS = COMMON_FIELDS | {
+    "messageId",
+    "target",
+    "targetValue",
+    "templateName",
+    "templateKeyValue",
+    "title",
+    "content",
+    "body",
+}
+
+
+def only_fields(data: dict, allowed: frozenset[str] | set[str]) -> None:
+    """Refuse, by name, a field the endpoint does not read (a misspelt one would else vanish)."""
+    unknown = sorted(str(k) for k in data if k not in allowed)
+    if unknown:
+        raise PushError(ApiCode.INVALID_PARAM, "unknown field: " + ", ".join(u[:64] for u in unknown[:5]))
+
+
+def _task_name(data: dict) -> str:
+    name = str(data.get("taskName") or "").strip()
+    if not name:
+        raise PushError(ApiCode.TASKNAME_NULL, "taskName is required")
+    if len(name) > 200:
+        raise PushError(ApiCode.INVALID_PARAM, "taskName is at most 200 characters")
+    return name
+
+
+def _content(data: dict) -> str:
+    """The notification text: `content` as in the SPEC (`body` is accepted too, not both)."""
+    if data.get("content") not in (None, "") and data.get("body") not in (None, ""):
+        raise PushError(ApiCode.INVALID_PARAM, "give content or body, not both")
+    return str(data.get("content") or data.get("body") or "")
+
+
+def _push_action(data: dict) -> int:
+    action = _int(data, "pushAction", 1)
+    if action not in (0, 1):
+        raise PushError(ApiCode.INVALID_PARAM, "pushAction is 0 (web URL) or 1 (activity)")
+    return action
+
+
+def _common(data: dict, spec: services.SendSpec, *, named: bool = True) -> None:
+    spec.name = _task_name(data) if named else str(data.get("taskName") or "")[:200]
     spec.expire_seconds = _int(data, "expiredSeconds", rules.EXPIRE_DEFAULT_SECONDS, ApiCode.EXPIREDSECONDS_WRONG)
     extras = _json_field(data, "extendedParams", {})
     spec.extras = rules.check_extras(extras if isinstance(extras, dict) else {"": ""})
@@ -107,34 +175,45 @@ def _target_msgkeys(data: dict) -> list[tuple[str, str]]:
 
 def _result(task: PushTask, created: bool) -> dict:
     msg_ids = dict(Message.objects.filter(task=task).values_list("customer_msg_id", "pk")[:400])
-    return {
-        "pushResult": {
-            "taskId": task.pk,
-            "status": task.status,
-            "messageIds": {cmid: str(pk) for cmid, pk in msg_ids.items()},
-            "targets": task.target_count,
-            "duplicate": not created,
-        }
+    result = {
+        "taskId": task.pk,
+        "status": task.status,
+        "messageIds": {cmid: str(pk) for cmid, pk in msg_ids.items()},
+        "targets": task.target_count,
+        "duplicate": not created,
     }
+    notes = (task.params or {}).get("vendor_notes") or []
+    if notes:
+        # vendor limits smaller than asked (vivo keeps a message one day at most, ...): said, never silent
+        result["vendorNotes"] = [{**note, "text": rules.vendor_note_text(note)} for note in notes]
+    return {"pushResult": result}
 
 
-def _submit(request: HttpRequest, app: App, data: dict, spec: services.SendSpec) -> dict | JsonResponse:
+def submit(
+    request: HttpRequest, app: App, data: dict, spec: services.SendSpec, *, caller: str = "", actor=None
+) -> tuple[PushTask, bool]:
+    """Save and queue a send built by any door; `caller` names the API caller in the task and the audit."""
     token = data.get("idempotentToken")
     key = f"api:{str(token)[:120]}" if token else None
-    caller = f"api:{app.app_key}"
+    caller = caller or f"api:{app.app_key}"
     task, created = services.send_submit(
-        app=app, spec=spec, source="api", api_caller=caller, idempotency_key=key, request=request
+        app=app, spec=spec, source="api", actor=actor, api_caller=caller, idempotency_key=key, request=request
     )
     if not created:
         audit_record(
             action="api.push.repeat",
+            actor=actor,
             actor_label=caller,
             app=app,
             target=f"task {task.pk}",
             summary={"push_type": spec.push_type},
             request=request,
         )
-    return _result(task, created)
+    return task, created
+
+
+def _submit(request: HttpRequest, app: App, data: dict, spec: services.SendSpec) -> dict | JsonResponse:
+    return _result(*submit(request, app, data, spec))
 
 
 def _guard(view):
@@ -142,6 +221,8 @@ def _guard(view):
 
     def inner(request, *, app, data):
         try:
+            if data.get("appId") not in (None, "") and str(data["appId"]) != app.app_key:
+                raise PushError(ApiCode.APPID_WRONG, "appId does not name the calling app")
             return view(request, app=app, data=data)
         except PushError as error:
             audit_record(
@@ -159,14 +240,13 @@ def _guard(view):
     return inner
 
 
-@signed_api("server")
-@_guard
-def push_simple(request: HttpRequest, *, app: App, data: dict):
-    """PushSimple: literal title/body to at most 10 targets."""
+def simple_spec(data: dict) -> services.SendSpec:
+    """PushSimple's fields (as the native API names them) as a send, every rule checked."""
+    only_fields(data, SIMPLE_FIELDS)
     spec = services.SendSpec(push_type=PushType.SIMPLE, target_type=_delivery_type(data))
     spec.targets = _target_msgkeys(data)
-    spec.title, spec.body = str(data.get("title") or ""), str(data.get("body") or "")
-    action = _int(data, "pushAction", 1)
+    spec.title, spec.body = str(data.get("title") or ""), _content(data)
+    action = _push_action(data)
     spec.click_action = "open_url" if action == 0 else "open_app"
     if action == 0:
         spec.url = str(data.get("uri") or "")
@@ -175,13 +255,19 @@ def push_simple(request: HttpRequest, *, app: App, data: dict):
     else:
         spec.activity = str(data.get("uri") or "")
     _common(data, spec)
-    return _submit(request, app, data, spec)
+    return spec
 
 
 @signed_api("server")
 @_guard
-def push_template(request: HttpRequest, *, app: App, data: dict):
+def push_simple(request: HttpRequest, *, app: App, data: dict):
+    """PushSimple: literal title/body to at most 10 targets."""
+    return _submit(request, app, data, simple_spec(data))
+
+
+def template_spec(app: App, data: dict) -> services.SendSpec:
     """PushTemplate: a template plus a value for every placeholder, at most 10 targets."""
+    only_fields(data, TEMPLATE_FIELDS)
     spec = services.SendSpec(push_type=PushType.TEMPLATE, target_type=_delivery_type(data))
     spec.template_version = _template(app, data)
     spec.targets = _target_msgkeys(data)
@@ -189,13 +275,22 @@ def push_template(request: HttpRequest, *, app: App, data: dict):
     if not isinstance(spec.values, dict):
         raise PushError(ApiCode.INVALID_PARAM, "templateKeyValue is an object")
     _common(data, spec)
-    return _submit(request, app, data, spec)
+    return spec
 
 
 @signed_api("server")
 @_guard
-def push_multiple(request: HttpRequest, *, app: App, data: dict):
+def push_template(request: HttpRequest, *, app: App, data: dict):
+    """PushTemplate: a template plus a value for every placeholder, at most 10 targets."""
+    return _submit(request, app, data, template_spec(app, data))
+
+
+MULTIPLE_ROW_FIELDS = frozenset({"target", "msgKey", "templateKeyValue", "extendedParams"})
+
+
+def multiple_spec(app: App, data: dict) -> services.SendSpec:
     """PushMultiple: one template, up to 400 target messages each with its own values."""
+    only_fields(data, MULTIPLE_FIELDS)
     spec = services.SendSpec(push_type=PushType.MULTIPLE, target_type=_delivery_type(data))
     spec.template_version = _template(app, data)
     rows = _json_field(data, "targetMsg", [])
@@ -206,6 +301,7 @@ def push_multiple(request: HttpRequest, *, app: App, data: dict):
     for row in rows:
         if not isinstance(row, dict) or not row.get("target"):
             raise PushError(ApiCode.TOKEN_OR_USERID_NULL, "every target message needs target")
+        only_fields(row, MULTIPLE_ROW_FIELDS)
         cmid = rules.check_customer_msg_id(str(row.get("msgKey") or ""))
         spec.targets.append((str(row["target"]), cmid))
         values = _json_field(row, "templateKeyValue", {}) or {}
@@ -215,7 +311,33 @@ def push_multiple(request: HttpRequest, *, app: App, data: dict):
         spec.row_values[cmid] = values
         spec.row_extras[cmid] = extras
     _common(data, spec)
-    return _submit(request, app, data, spec)
+    return spec
+
+
+@signed_api("server")
+@_guard
+def push_multiple(request: HttpRequest, *, app: App, data: dict):
+    """PushMultiple: one template, up to 400 target messages each with its own values."""
+    return _submit(request, app, data, multiple_spec(app, data))
+
+
+def broadcast_unbind_period(data: dict) -> int:
+    """pushStatus 0 (bound users, the default) or 1 (also unbound users, within unBindPeriod 1-4:
+    7 / 15 / 60 days / ever). Answered in the send's own scale: 1 logged in only, 2-5 the periods."""
+    status = _int(data, "pushStatus", 0)
+    if status not in (0, 1):
+        raise PushError(ApiCode.INVALID_PARAM, "pushStatus is 0 (bound users) or 1 (also unbound users)")
+    period = data.get("unBindPeriod")
+    if status == 0:
+        if period not in (None, ""):
+            raise PushError(ApiCode.INVALID_PARAM, "unBindPeriod is only for pushStatus 1")
+        return 1
+    if period in (None, ""):
+        raise PushError(ApiCode.BROADCAST_ALL_USER_NEED_UNBIND_PERIOD, "pushStatus 1 needs unBindPeriod")
+    period = _int(data, "unBindPeriod", None, ApiCode.BROADCAST_ALL_USER_UNBIND_PERIOD_INVALID)
+    if period not in (1, 2, 3, 4):
+        raise PushError(ApiCode.BROADCAST_ALL_USER_UNBIND_PERIOD_INVALID, "unBindPeriod is 1 to 4")
+    return period + 1
 
 
 def _broadcast_spec(app: App, data: dict, push_type: str) -> services.SendSpec:
@@ -227,7 +349,7 @@ def _broadcast_spec(app: App, data: dict, push_type: str) -> services.SendSpec:
         raise PushError(ApiCode.INVALID_PARAM, "target is all, tag, account or alias")
     spec = services.SendSpec(push_type=push_type, target_type=GROUP_TARGETS[target])
     spec.platform = "android" if delivery == 1 else "ios"
-    spec.unbind_period = _int(data, "unBindPeriod", None, ApiCode.BROADCAST_ALL_USER_UNBIND_PERIOD_INVALID)
+    spec.unbind_period = broadcast_unbind_period(data)
     if target == "tag":
         spec.tag_expression = _json_field(data, "targetValue", None)
         from campaigns.audience import tag_q
@@ -242,21 +364,28 @@ def _broadcast_spec(app: App, data: dict, push_type: str) -> services.SendSpec:
     return spec
 
 
-@signed_api("server")
-@_guard
-def push_broadcast(request: HttpRequest, *, app: App, data: dict):
+def broadcast_spec(app: App, data: dict) -> services.SendSpec:
     """PushBroadcast: a template plus values to every device of one platform (or a tag / accounts / aliases)."""
+    only_fields(data, BROADCAST_FIELDS)
     spec = _broadcast_spec(app, data, PushType.BROADCAST)
     spec.template_version = _template(app, data)
     spec.values = _json_field(data, "templateKeyValue", {}) or {}
     _common(data, spec)
-    return _submit(request, app, data, spec)
+    return spec
+
+
+@signed_api("server")
+@_guard
+def push_broadcast(request: HttpRequest, *, app: App, data: dict):
+    """PushBroadcast: a template plus values to every device of one platform (or a tag / accounts / aliases)."""
+    return _submit(request, app, data, broadcast_spec(app, data))
 
 
 @signed_api("server")
 @_guard
 def push_continuous(request: HttpRequest, *, app: App, data: dict):
     """Continuous push: without messageId create the message; with it, push it to one more batch."""
+    only_fields(data, CONTINUOUS_FIELDS)
     message_id = data.get("messageId")
     caller = f"api:{app.app_key}"
     if message_id in (None, ""):
@@ -265,8 +394,8 @@ def push_continuous(request: HttpRequest, *, app: App, data: dict):
             spec.template_version = _template(app, data)
             spec.values = _json_field(data, "templateKeyValue", {}) or {}
         else:
-            spec.title, spec.body = str(data.get("title") or ""), str(data.get("body") or "")
-        _common(data, spec)
+            spec.title, spec.body = str(data.get("title") or ""), _content(data)
+        _common(data, spec, named=False)
         task, created = services.continuous_create(
             app=app, spec=spec, api_caller=caller, request=request, idempotency_key=_key(data)
         )

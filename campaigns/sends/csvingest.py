@@ -36,6 +36,7 @@ from django.db.models import Min
 from django.utils.translation import gettext as _
 
 from campaigns.models import Message, PushTask, SendUpload, SendUploadRow
+from console.validation import http_url_ok, target_id_ok
 from templates_app.models import TemplateVersion
 from templates_app.rendering import PLACEHOLDER_RE, check_lengths, substitute
 
@@ -136,6 +137,8 @@ def check_line(line_no: int, text: str, tpl: Template) -> Row | str:
     reasons: list[str] = []
     if not target_id:
         reasons.append(_("targetId is missing"))
+    elif not target_id_ok(target_id):
+        reasons.append(_("targetId has characters that are not allowed"))
     cmid = parts[1].strip() if len(parts) >= 2 else ""
     if not cmid:
         reasons.append(_("customerMsgId is missing"))
@@ -172,6 +175,8 @@ def check_line(line_no: int, text: str, tpl: Template) -> Row | str:
         url = tpl.url_fmt.format_map(values) if tpl.url else ""
     else:
         title, body, url = substitute(tpl.title, values), substitute(tpl.body, values), substitute(tpl.url, values)
+    if url and not http_url_ok(url):
+        return _("the click URL is not an http:// or https:// URL")
     if len(title) > 50 or len(body) > 200 or len(url) > 1000:
         problems = check_lengths(title=title, body=body, url=url, platform=tpl.platform)
         if problems:

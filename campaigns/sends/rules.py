@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from campaigns.codes import ApiCode, PushError
 from campaigns.models import Message
+from console.validation import http_url_ok, name_ok, target_id_ok, text_ok
 
 EXPIRE_DEFAULT_SECONDS = 180
 EXPIRE_MAX_SECONDS = 72 * 3600  # offline storage up to 72 h
@@ -100,12 +102,35 @@ def customer_msg_ids_taken(app, ids: list[str]) -> list[str]:
     return list(Message.objects.filter(app=app, customer_msg_id__in=ids).values_list("customer_msg_id", flat=True))
 
 
-def check_single_targets(targets: list[str]) -> list[str]:
+def check_url(url: str, what: str = "the click URL") -> str:
+    """The one URL rule (console.validation): http or https only, whatever door the send came by."""
+    if url and not http_url_ok(url):
+        raise PushError(ApiCode.INVALID_PARAM, f"{what} must be an http:// or https:// URL")
+    return url
+
+
+def check_texts(*, name: str, title: str, body: str) -> None:
+    """The one name rule and the one free-text rule (console.validation): no control characters."""
+    if name and not name_ok(name):
+        raise PushError(ApiCode.INVALID_PARAM, "the task name has control characters")
+    if not text_ok(title or "") or not text_ok(body or ""):
+        raise PushError(ApiCode.INVALID_PARAM, "the title or body has control characters")
+
+
+def check_target_ids(targets) -> None:
+    """The one target id rule: 1-128 printable characters, no markup characters."""
+    for target in targets:
+        if not target_id_ok(target):
+            raise PushError(ApiCode.INVALID_PARAM, "a target id has characters that are not allowed")
+
+
+def check_single_targets(targets: list[str], *, limit: int = SINGLE_PUSH_MAX_TARGETS) -> list[str]:
     targets = [t.strip() for t in targets if t and t.strip()]
     if not targets:
         raise PushError(ApiCode.TOKEN_OR_USERID_NULL, "give at least one target id")
-    if len(targets) > SINGLE_PUSH_MAX_TARGETS:
-        raise PushError(ApiCode.SINGLE_PUSH_TARGET_TOO_MUCH, f"at most {SINGLE_PUSH_MAX_TARGETS} targets")
+    check_target_ids(targets)
+    if len(targets) > limit:
+        raise PushError(ApiCode.SINGLE_PUSH_TARGET_TOO_MUCH, f"at most {limit} targets")
     if len(set(targets)) != len(targets):
         raise PushError(ApiCode.INVALID_PARAM, "a target id appears twice")
     return targets
@@ -155,3 +180,42 @@ def ios_block_reason(app) -> str:
     except ImportError:
         return ""
     return ios_send_block_reason(app) or ""
+
+
+# Vendor limits smaller than what a send may ask (GATEWAYS.md). The gateways keep within them (vivo keeps
+# a message one day at most and cuts longer texts); the console preview, the task page and the API say so
+# before anything goes out. Meizu's 100 push ids per request need no note: the engine splits.
+VENDOR_LIMITS: dict[str, dict[str, int]] = {
+    "vivo": {"title": 40, "body": 100, "validity": 86400},
+    "xiaomi": {"title": 49, "body": 127},
+}
+VENDOR_NAMES = {"vivo": "vivo", "xiaomi": "Xiaomi"}
+
+
+def vendor_limit_notes(*, vendors, title_length: int, body_length: int, expire_seconds: int) -> list[dict]:
+    """Where a vendor channel the send may go through allows less than asked: one note per vendor and limit
+    ({"vendor", "limit": title|body|validity, "asked", "max"}), stored with the task and shown as text."""
+    asked = {"title": title_length, "body": body_length, "validity": expire_seconds}
+    notes = []
+    for vendor in sorted(set(vendors) & VENDOR_LIMITS.keys()):
+        for limit, most in VENDOR_LIMITS[vendor].items():
+            if asked[limit] > most:
+                notes.append({"vendor": vendor, "limit": limit, "asked": asked[limit], "max": most})
+    return notes
+
+
+def vendor_note_text(note: dict) -> str:
+    """A stored note in the reader's language."""
+    values = {"vendor": VENDOR_NAMES.get(note["vendor"], note["vendor"]), "asked": note["asked"], "max": note["max"]}
+    if note["limit"] == "title":
+        text = gettext("%(vendor)s shows at most %(max)s characters of the title; this one has %(asked)s: it is cut.")
+    elif note["limit"] == "body":
+        text = gettext("%(vendor)s shows at most %(max)s characters of the text; this one has %(asked)s: it is cut.")
+    else:
+        values["asked_hours"] = round(note["asked"] / 3600, 1)
+        values["max_hours"] = note["max"] // 3600
+        text = gettext(
+            "%(vendor)s keeps a message at most %(max_hours)s hours: devices reached through %(vendor)s get it "
+            "only within %(max_hours)s of the %(asked_hours)s hours asked."
+        )
+    return text % values

@@ -43,6 +43,7 @@ from . import csvingest, rules
 logger = logging.getLogger(__name__)
 
 DISPATCH_TASK = "campaigns.delivery.tasks.dispatch_task"
+STOP_TASK = "campaigns.delivery.tasks.deliver_task_stop"
 # Target types resolved per target id (one Message each); the others are one Message.
 PER_TARGET_TYPES = {TargetType.USER, TargetType.ANDROID_DEVICE, TargetType.IOS_DEVICE, TargetType.DEVICE}
 
@@ -56,6 +57,8 @@ class SendSpec:
     name: str = ""
     # Per-target sends: (target id, customer message id, placeholder values, extras).
     targets: list[tuple[str, str]] = field(default_factory=list)
+    # Simple and template sends take 10 target ids; the EMAS door's Push takes up to 1,000 devices.
+    target_limit: int = rules.SINGLE_PUSH_MAX_TARGETS
     row_values: dict[str, dict] = field(default_factory=dict)
     row_extras: dict[str, dict] = field(default_factory=dict)
     # Group sends (broadcast, accounts, aliases, tag, all).
@@ -132,6 +135,26 @@ def _platform_of(target_type: str, platform: str) -> str:
     return platform
 
 
+def vendor_notes(*, app: App, spec: SendSpec, messages: list[dict]) -> list[dict]:
+    """The vendor limits this send goes beyond (rules.vendor_limit_notes): only for the app's switched-on vendor
+    channels, and not for iOS or self-built-only sends. One query."""
+    from console.models import VendorChannel
+
+    if spec.silent or spec.channel == "selfbuilt" or not messages:
+        return []
+    if all(m.get("platform") == Platform.IOS for m in messages):
+        return []
+    vendors = set(VendorChannel.objects.filter(app=app, enabled=True).values_list("vendor", flat=True))
+    if not vendors:
+        return []
+    return rules.vendor_limit_notes(
+        vendors=vendors,
+        title_length=max(len(m.get("title") or "") for m in messages),
+        body_length=max(len(m.get("body") or "") for m in messages),
+        expire_seconds=spec.expire_seconds,
+    )
+
+
 def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None) -> list[dict]:
     """Check every rule and render every message. Returns message dicts (nothing saved)."""
     now = now or timezone.now()
@@ -141,6 +164,9 @@ def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None) -> l
     spec.expire_seconds = rules.check_expire_seconds(spec.expire_seconds)
     spec.extras = rules.check_extras(spec.extras)
     rules.check_schedule(spec.scheduled_at, now=now)
+    rules.check_texts(name=spec.name, title=spec.title, body=spec.body)
+    rules.check_url(spec.icon_url, "the icon URL")
+    rules.check_url(spec.image_url, "the large image URL")
     if spec.channel not in ("auto", "selfbuilt"):
         raise PushError(ApiCode.ANDROID_CHANNEL_PARAM_INVALID, "channel is auto or selfbuilt")
     platform = _platform_of(spec.target_type, spec.platform)
@@ -159,7 +185,7 @@ def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None) -> l
     messages = []
     if spec.target_type in PER_TARGET_TYPES:
         if spec.push_type in (PushType.SIMPLE, PushType.TEMPLATE):
-            rules.check_single_targets([t for t, _ in spec.targets])
+            rules.check_single_targets([t for t, _ in spec.targets], limit=spec.target_limit)
         if not spec.targets:
             raise PushError(ApiCode.TOKEN_OR_USERID_NULL, "give at least one target id")
         for target_id, cmid in spec.targets:
@@ -177,6 +203,7 @@ def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None) -> l
                 )
             )
     else:
+        spec.target_values = list(dict.fromkeys(v.strip() for v in spec.target_values if v and v.strip()))
         if spec.target_type in (TargetType.ACCOUNT, TargetType.ALIAS, TargetType.DEVICE):
             if not spec.target_values:
                 raise PushError(ApiCode.TOKEN_OR_USERID_NULL, "give at least one target")
@@ -219,6 +246,7 @@ def _render(spec: SendSpec, *, target_id, cmid, values, extras, platform, expire
         if not title.strip() or not body.strip():
             raise PushError(ApiCode.PAYLOAD_NOT_ENOUGH, "title and body are required")
         render_message(title=title.replace("#", ""), body=body.replace("#", ""), url="", platform=platform)
+    rules.check_url(url)
     payload = spec.payload(url=url, extras=extras)
     rules.check_payload_size(payload, title=title, body=body)
     return {
@@ -327,6 +355,7 @@ def send_submit(
                     "values": spec.values,
                     "expire_seconds": spec.expire_seconds,
                     "payload": spec.payload(url=spec.url),
+                    "vendor_notes": vendor_notes(app=app, spec=spec, messages=messages),
                 },
                 status=_initial_status(
                     app,
@@ -412,16 +441,28 @@ def task_reject(*, app: App, task_id: int, actor, request=None) -> PushTask:
         raise PushError(ApiCode.INVALID_PARAM, "this send is not waiting for approval")
     task.status = TaskStatus.REJECTED
     task.save(update_fields=["status"])
-    _cancel_open_messages(task)
+    task.cancelled_count = _cancel_open_messages_later(task)
     audit_record(action="send.reject", actor=actor, app=app, target=f"task {task.pk}", request=request)
     return task
 
 
 def _cancel_open_messages(task: PushTask) -> int:
-    """Every open message (and delivery) ends CANCELLED through the one status path, with its timeline."""
+    """Every open message (and delivery) ends CANCELLED through the one status path, with its timeline.
+    O(messages): call it from a worker only."""
     from campaigns.delivery.dispatch import task_stop_deliveries
 
     return task_stop_deliveries(task_id=task.pk)
+
+
+def _cancel_open_messages_later(task: PushTask) -> int:
+    """A web request only ends the task; a worker cancels its open messages in committed batches
+    (a 2.5 M-message send would not fit in one request). Returns how many are to be cancelled."""
+    from campaigns.models import FINAL_STATES
+
+    task_id = task.pk
+    transaction.on_commit(lambda: current_app.send_task(STOP_TASK, args=[task_id], queue="dispatch"))
+    # One index-only count on (task, state): the figure the page and the API report.
+    return Message.objects.filter(task_id=task_id).exclude(state__in=FINAL_STATES).count()
 
 
 # Tasks a person may still stop (running) or cancel (not started yet).
@@ -440,7 +481,7 @@ def _task_end(
     task.status = status
     task.finished_at = timezone.now()
     task.save(update_fields=["status", "finished_at"])
-    cancelled = _cancel_open_messages(task)
+    cancelled = _cancel_open_messages_later(task)
     task.cancelled_count = cancelled
     audit_record(
         action=action, actor=actor, app=app, target=f"task {task.pk}", summary={count_key: cancelled}, request=request
@@ -835,7 +876,8 @@ def continuous_push(
     request=None,
 ) -> tuple[PushTask, bool]:
     """Push a continuous message to one more batch (at most 1,000 devices / accounts / aliases)."""
-    values = [v.strip() for v in target_values if v and v.strip()]
+    # A target listed twice is one target: one message, one push.
+    values = list(dict.fromkeys(v.strip() for v in target_values if v and v.strip()))
     if not values:
         raise PushError(ApiCode.TOKEN_OR_USERID_NULL, "give at least one target")
     if len(values) > rules.BATCH_MAX_TARGETS:
@@ -846,6 +888,8 @@ def continuous_push(
             raise PushError(ApiCode.INVALID_PARAM, "no continuous message with this id")
         if task.status in (TaskStatus.STOPPED, TaskStatus.CANCELLED):
             raise PushError(ApiCode.INVALID_PARAM, "this continuous message was stopped")
+        if task.params.get("completed"):
+            raise PushError(ApiCode.INVALID_PARAM, "this continuous message was completed")
         p = task.params
         # A retried batch (same idempotentToken) is not pushed twice.
         if idempotency_key and idempotency_key in p.get("batch_keys", []):
@@ -886,7 +930,8 @@ def continuous_push(
             ]
         Message.objects.bulk_create(messages)
         keys = ([*p.get("batch_keys", []), idempotency_key] if idempotency_key else p.get("batch_keys", []))[-100:]
-        task.params = {**p, "batches": batch, "batch_keys": keys}
+        kinds = sorted({*p.get("target_types", []), target_type})  # the push records page shows them
+        task.params = {**p, "batches": batch, "batch_keys": keys, "target_types": kinds}
         task.status = TaskStatus.QUEUED
         task.target_count += len(values)
         task.total_rows += len(messages)
@@ -902,3 +947,29 @@ def continuous_push(
         )
         _enqueue_dispatch(task)
     return task, True
+
+
+@transaction.atomic
+def continuous_complete(*, app: App, task_id: int, actor=None, api_caller: str = "", request=None) -> PushTask:
+    """No more batches for this continuous message; batches already pushed go on to the end."""
+    task = PushTask.objects.select_for_update().filter(app=app, pk=task_id, push_type=PushType.CONTINUOUS).first()
+    if task is None:
+        raise PushError(ApiCode.INVALID_PARAM, "no continuous message with this id")
+    if task.params.get("completed") or task.status in (TaskStatus.STOPPED, TaskStatus.CANCELLED):
+        raise PushError(ApiCode.INVALID_PARAM, "this continuous message was already completed or stopped")
+    task.params = {**task.params, "completed": True}
+    fields = ["params"]
+    if task.status == TaskStatus.DRAFT:  # never pushed: nothing left to wait for
+        task.status, task.finished_at = TaskStatus.FINISHED, timezone.now()
+        fields += ["status", "finished_at"]
+    task.save(update_fields=fields)
+    audit_record(
+        action="send.continuous.complete",
+        actor=actor,
+        actor_label=api_caller,
+        app=app,
+        target=f"task {task.pk}",
+        summary={"batches": task.params.get("batches", 0)},
+        request=request,
+    )
+    return task

@@ -20,12 +20,12 @@ from campaigns.payloads import preview as payload_preview
 from campaigns.reports.live import task_live
 from console.models import App, Perm
 from console.permissions import app_permission
+from console.uploads import limit_uploads
 from templates_app.models import Template
 from templates_app.rendering import placeholders
 
-from . import forms, services
+from . import forms, rules, services
 from .openapi import document
-from .uploads import limit_uploads
 
 FORMS = {
     "simple": (forms.SimpleSendForm, gettext_lazy("Simple push")),
@@ -56,7 +56,13 @@ def _preview(form: forms.SendForm) -> dict:
         topic=form.app.ios_bundle_id,
         extras=p["extras"],
     )
-    return {"message": first, "payloads": payload_preview(push), "count": len(form.messages)}
+    notes = services.vendor_notes(app=form.app, spec=form.spec, messages=form.messages)
+    return {
+        "message": first,
+        "payloads": payload_preview(push),
+        "count": len(form.messages),
+        "vendor_notes": [rules.vendor_note_text(n) for n in notes],
+    }
 
 
 @app_permission(Perm.SEND)
@@ -318,6 +324,7 @@ def send_task(request: HttpRequest, app: App, task_id: int) -> HttpResponse:
         if task.push_type == PushType.CONTINUOUS and task.status not in (TaskStatus.STOPPED, TaskStatus.CANCELLED)
         else None,
         "now": timezone.now(),
+        "vendor_notes": [rules.vendor_note_text(n) for n in (task.params or {}).get("vendor_notes") or []],
     }
     if request.htmx:
         response = render(request, "campaigns/sends/_task_status.html", context)
@@ -386,7 +393,7 @@ def api_docs(request: HttpRequest, app: App) -> HttpResponse:
                     if k in spec
                 ),
             }
-            for name, spec in schema["properties"].items()
+            for name, spec in schema.get("properties", {}).items()
         ]
         operations.append({"path": path, "summary": op["summary"], "fields": fields, "responses": op["responses"]})
     return render(

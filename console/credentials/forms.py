@@ -168,8 +168,9 @@ VENDOR_FIELDS: dict[str, dict[str, list[tuple[str, str]]]] = {
     Vendor.XIAOMI: {"public": [], "secret": [("app_secret", _("App secret"))]},
     Vendor.OPPO: {"public": [("vendor_app_key", _("AppKey"))], "secret": [("master_secret", _("MasterSecret"))]},
     Vendor.VIVO: {
+        # vivo calls its secret AppSecret (MasterSecret is OPPO's word); stored under the same key as before
         "public": [("vendor_app_id", _("App ID")), ("vendor_app_key", _("AppKey"))],
-        "secret": [("master_secret", _("MasterSecret"))],
+        "secret": [("master_secret", _("AppSecret"))],
     },
     Vendor.HONOR: {
         "public": [("vendor_app_id", _("App ID")), ("vendor_app_key", _("Client ID"))],

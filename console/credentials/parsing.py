@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -319,47 +316,12 @@ def pem_public_key_fingerprint(pem: str) -> str:
     return public_key_fingerprint(_public_bytes(key))
 
 
-# Cloud metadata services answer on these besides the link-local 169.254.169.254.
-_METADATA_ADDRESSES = {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
-_METADATA_HOSTS = {"metadata", "metadata.google.internal", "metadata.goog", "instance-data"}
-
-
-def _forbidden_address(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
-    return addr.is_link_local or addr in _METADATA_ADDRESSES or addr.is_multicast or addr.is_unspecified
-
-
 def check_callback_url(url: str) -> str:
-    """An http(s) URL whose host is not link-local or a cloud metadata address (resolved)."""
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise CredentialError("scheme", _("The callback URL must start with http:// or https://."))
-    host = (parts.hostname or "").rstrip(".").lower()
-    if not host:
-        raise CredentialError("host", _("The callback URL has no host name."))
-    if parts.username or parts.password:
-        raise CredentialError("userinfo", _("The callback URL must not contain a user name or password."))
-    if host in _METADATA_HOSTS:
-        raise CredentialError("metadata", _("The callback URL points at a cloud metadata service."))
+    """The outbound guard's rules (console.security.outbound): http(s), resolved now to public
+    addresses only (or the operator's OUTBOUND_ALLOWED_NETWORKS). Checked again at every send."""
+    from console.security import outbound
+
     try:
-        port = parts.port
-    except ValueError as exc:
-        raise CredentialError("port", _("The callback URL has an invalid port.")) from exc
-    try:
-        literal = ipaddress.ip_address(host)
-        addresses = [literal]
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), proto=socket.IPPROTO_TCP)
-        except (socket.gaierror, UnicodeError) as exc:
-            raise CredentialError("resolve", _("The host name %(host)s does not resolve.") % {"host": host}) from exc
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-    for addr in addresses:
-        if _forbidden_address(addr):
-            raise CredentialError(
-                "link_local",
-                _("The callback URL points at %(addr)s, a link-local or cloud metadata address.") % {"addr": addr},
-            )
-    return url
+        return outbound.resolve(url).url
+    except outbound.RefusedDestination as exc:
+        raise CredentialError(exc.reason, exc.message) from None

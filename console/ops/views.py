@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import threading
+import time
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -18,6 +20,28 @@ from console.security.clientip import client_address
 
 from .models import WorkerHeartbeat
 
+# Building a migration plan reads every migration file: /readyz is unauthenticated, so the
+# answer is cached. Once everything is applied it stays so for the life of the process (a new
+# release starts new processes); a pending answer is checked again after this many seconds.
+MIGRATION_RECHECK_SECONDS = 30.0
+_migration_check = {"applied": None, "at": 0.0}
+_migration_lock = threading.Lock()
+
+
+def reset_migration_check() -> None:
+    _migration_check.update(applied=None, at=0.0)
+
+
+def _migrations_applied(connection) -> bool:
+    with _migration_lock:
+        applied, at = _migration_check["applied"], _migration_check["at"]
+        if applied or (applied is False and time.monotonic() - at < MIGRATION_RECHECK_SECONDS):
+            return applied
+        executor = MigrationExecutor(connection)
+        applied = not executor.migration_plan(executor.loader.graph.leaf_nodes())
+        _migration_check.update(applied=applied, at=time.monotonic())
+        return applied
+
 
 def _database_ok() -> tuple[bool, bool]:
     """(reachable, every migration applied)."""
@@ -25,9 +49,7 @@ def _database_ok() -> tuple[bool, bool]:
         connection = connections[DEFAULT_DB_ALIAS]
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-        executor = MigrationExecutor(connection)
-        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
-        return True, not pending
+        return True, _migrations_applied(connection)
     except Exception:  # noqa: BLE001 - report, never raise, from a probe
         return False, False
 
@@ -46,7 +68,7 @@ def _broker_ok() -> bool:
 @require_GET
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready to take traffic: database reachable, migrations applied, broker reachable.
+    """Ready to take traffic: database reachable, migrations applied (cached), broker reachable.
 
     Worker heartbeats are reported (seconds since each queue was last served) but do
     not make the web process unready: the web can take sends while workers restart.

@@ -1,4 +1,11 @@
-"""Guards of the signed APIs: source address allowlist, per-app rate limit, refusal audit."""
+"""Guards of the signed APIs: source address allowlist, per-app rate limit, refusal audit.
+
+Refusals are counted in the metrics (`pushdeck_api_refusals_total`). Those before
+authentication (anyone can cause them with a public AppKey) are audited once per app,
+answer and minute; the beat job `audit_refusal_summaries` writes the rest of each closed
+minute as one `api.refused.summary` entry. Refusals of authenticated calls are audited
+one by one (they are rate limited).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +15,21 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.codes import ApiCode, PushError
+from console.apicodes import ApiCode, PushError
 from console.audit import audit_record
+from console.metrics import counter_add
 from console.models import App
 
 from .clientip import client_address
-from .models import ApiRateLimit, ApiRateWindow
+from .counters import redis_client
+from .models import ApiRateLimit, ApiRateWindow, ApiRefusalWindow
+
+API_REFUSALS = "api_refusals"
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +100,18 @@ def limit_for(app: App) -> int:
 
 
 def rate_hit(*, app: App, now: datetime | None = None) -> int:
-    """Count one request in the app's current minute and return the count (one atomic upsert)."""
+    """Count one request in the app's current minute and return the count.
+
+    In Redis with a Redis broker (no row lock every call of an app waits on); else one upsert.
+    """
     now = now or timezone.now()
+    if redis_client() is not None:
+        window = int(now.timestamp() // 60)
+        key = f"pushdeck:rate:server:{app.pk}:{window}"
+        pipe = redis_client().pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, 65)
+        return int(pipe.execute()[0])
     window = now.replace(second=0, microsecond=0)
     q = connection.ops.quote_name  # "window" is a reserved word in SQL
     table = q(ApiRateWindow._meta.db_table)
@@ -117,9 +138,32 @@ def purge_rate_windows(*, before: datetime) -> int:
     return deleted
 
 
+def _refusal_hit(*, app: App | None, status: int, code: int, reason: str, now: datetime) -> int:
+    """Count one refusal in its (app, answer, minute) window; the count so far (one atomic upsert)."""
+    window = now.replace(second=0, microsecond=0)
+    q = connection.ops.quote_name
+    table = q(ApiRefusalWindow._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (app_id, app_key, {q('window')}, status, code, reason, hits) "  # noqa: S608
+            f"VALUES (%s, %s, %s, %s, %s, %s, 1) "
+            f"ON CONFLICT (app_key, {q('window')}, status, code) DO UPDATE SET hits = {table}.hits + 1 "
+            "RETURNING hits",
+            [app.pk if app else None, app.app_key if app else "", window, status, code, reason[:200]],
+        )
+        return cursor.fetchone()[0]
+
+
 def audit_refusal(request: HttpRequest, error: PushError, *, app: App | None, kind: str) -> None:
-    """Record a refused API call: the code and reason, never a header value or body."""
+    """Count and audit a refused API call: the code and reason, never a header value or body."""
+    status = getattr(error, "http_status", None) or _status_of(error.code)
+    counter_add(API_REFUSALS, {"kind": kind, "code": str(int(error.code)), "status": str(status)})
     try:
+        authenticated = getattr(request, "api_authenticated", False)
+        if not authenticated:
+            hits = _refusal_hit(app=app, status=status, code=int(error.code), reason=error.message, now=timezone.now())
+            if hits > 1:
+                return  # counted; summarised when the minute is over
         audit_record(
             action="api.refused",
             actor_label=f"api:{app.app_key}" if app else "api:unknown",
@@ -135,3 +179,50 @@ def audit_refusal(request: HttpRequest, error: PushError, *, app: App | None, ki
         )
     except Exception:  # noqa: BLE001 - a failing audit write must not turn a refusal into a 500
         logger.exception("could not audit an API refusal")
+
+
+def _status_of(code) -> int:
+    from console.apisign import HTTP_STATUS
+
+    return HTTP_STATUS.get(code, 400)
+
+
+def audit_refusal_summaries(*, now: datetime | None = None) -> int:
+    """Turn every closed minute's refusal window into one summary entry (when more than the first
+    refusal happened) and delete it. DELETE ... RETURNING claims each window once, so two runs at
+    the same moment never write a summary twice. Returns the number of summaries written."""
+    now = now or timezone.now()
+    current = now.replace(second=0, microsecond=0)
+    q = connection.ops.quote_name
+    table = q(ApiRefusalWindow._meta.db_table)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE {q('window')} < %s "  # noqa: S608 - our table
+                f"RETURNING app_id, app_key, {q('window')}, status, code, reason, hits",
+                [current],
+            )
+            rows = cursor.fetchall()
+        apps = App.objects.in_bulk({row[0] for row in rows if row[0]})
+        written = 0
+        for app_id, app_key, window, status, code, reason, hits in sorted(rows, key=lambda r: (r[2], r[1], r[3], r[4])):
+            if hits <= 1:
+                continue  # the one refusal already has its own entry
+            app = apps.get(app_id)
+            if isinstance(window, str):  # SQLite returns text
+                window = datetime.fromisoformat(window)
+            audit_record(
+                action="api.refused.summary",
+                actor_label=f"api:{app_key}" if app_key else "api:unknown",
+                app=app,
+                target=f"{window:%Y-%m-%dT%H:%M}Z",
+                summary={
+                    "minute": window.isoformat(),
+                    "resultCode": code,
+                    "status": status,
+                    "count": hits,
+                    "reason": reason,
+                },
+            )
+            written += 1
+    return written

@@ -64,3 +64,25 @@ class ApiRateWindow(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["app", "window"], name="api_rate_window_unique")]
+
+
+class ApiRefusalWindow(models.Model):
+    """Refusals before authentication, counted per app, answer and minute.
+
+    The first refusal of a window is audited at once; the beat job turns each closed window
+    into one `api.refused.summary` audit entry with the count, then deletes it. Unknown app
+    keys share one bucket (app_key ""), so forged keys cannot multiply the windows.
+    """
+
+    app = models.ForeignKey(App, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    app_key = models.CharField(max_length=64, blank=True)
+    window = models.DateTimeField()
+    status = models.PositiveSmallIntegerField()
+    code = models.IntegerField()
+    reason = models.CharField(max_length=200, blank=True)
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["app_key", "window", "status", "code"], name="api_refusal_window_unique")
+        ]

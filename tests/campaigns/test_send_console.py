@@ -9,6 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from campaigns.delivery.tasks import deliver_task_stop
 from campaigns.models import Message, MessageState, PushTask, SendUpload, TaskStatus
 from campaigns.sends import services
 from console.models import AuditEntry, Role, UserProfile
@@ -250,6 +251,7 @@ def test_scheduled_send_uses_the_marketers_time_zone_and_can_be_cancelled(app, m
     c.post(url(app, "send-task-cancel", task_id=task.pk))
     task.refresh_from_db()
     assert task.status == TaskStatus.CANCELLED
+    deliver_task_stop(task.pk)  # what the request queued: a worker cancels the open messages
     assert set(task.messages.values_list("state", flat=True)) == {MessageState.CANCELLED}
     assert AuditEntry.objects.filter(action="send.cancel").exists()
 
@@ -281,6 +283,7 @@ def test_stop_running_send_cancels_the_rest(app, marketer, client_for):
     c.post(url(app, "send-task-stop", task_id=task.pk))
     task.refresh_from_db()
     assert task.status == TaskStatus.STOPPED
+    deliver_task_stop(task.pk)  # what the request queued: a worker cancels the open messages
     states = dict(task.messages.values_list("customer_msg_id", "state"))
     assert states == {"c-1-1": "accepted", "c-1-2": "cancelled", "c-1-3": "cancelled"}
 

@@ -66,7 +66,8 @@ def test_embedded_default_runs_every_scheduled_job_and_a_multiple_push(tmp_path)
         for k, v in os.environ.items()
         if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DEBUG")
     }
-    env["PUSHDECK_VAR_DIR"] = str(tmp_path)
+    # What `make run` sets: DEBUG=true (the embedded default), the project's own settings.
+    env.update({"PUSHDECK_VAR_DIR": str(tmp_path), "DEBUG": "true", "DJANGO_SETTINGS_MODULE": "console.settings"})
 
     def manage(*args):
         result = subprocess.run(

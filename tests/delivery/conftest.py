@@ -103,6 +103,7 @@ def make_device(app, device_id=None, *, platform="android", **fields):
     device_id = device_id or uuid.uuid4().hex
     if platform == "ios":
         fields.setdefault("apns_token", fields.pop("token", None) or uuid.uuid4().hex * 2)
+    fields.setdefault("client_secret", f"secret-of-{device_id}")  # as device/report issues one
     return Device.objects.create(app=app, device_id=device_id, platform=platform, **fields)
 
 
@@ -175,3 +176,81 @@ def wait_for(predicate, timeout=30):
             return True
         time.sleep(0.1)
     return False
+
+
+class EngineFleet:
+    """Real worker processes of the engine against a fake APNs (HTTP/2, client certificate) and a
+    fake Huawei Push Kit, both in this process so a test reads what they received."""
+
+    def __init__(self, app, pki, tmp_path):
+        from tests.fakes.vendors import FakeHuawei
+
+        self.app, self.pki, self.tmp_path = app, pki, tmp_path
+        self.apns = FakeApns(pki, require_client_cert=True).start()
+        self.apns.count_ids = True
+        self.huawei = FakeHuawei(app_id=HUAWEI_APP_ID, app_secret=HUAWEI_SECRET).start()
+        self.certificate = apns_certificate(app, pki)
+        self.procs: list = []
+        self.logs: list = []
+
+    def env(self, **extra: str) -> dict[str, str]:
+        from .test_worker_kill import worker_env
+
+        env = worker_env(self.apns.url, self.pki.ca_file)
+        env.update(HUAWEI_URL=self.huawei.url, HUAWEI_TOKEN_URL=self.huawei.token_url, **extra)
+        return env
+
+    def start(self, *, concurrency: int = 1, chunk_size: int = 500, **extra: str):
+        import subprocess
+
+        from tests import workers
+
+        log = self.tmp_path / f"worker{len(self.procs)}.log"
+        pool = "solo" if concurrency == 1 else "prefork"
+        proc = workers.start_worker(
+            self.env(PUSHDECK_CHUNK_SIZE=str(chunk_size), **extra),
+            concurrency=concurrency,
+            pool=pool,
+            hostname=f"engine{len(self.procs)}@%h",
+            loglevel="INFO",
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        self.procs.append(proc)
+        self.logs.append(log)
+        return proc
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        from console.celery import app as celery_app
+
+        def answered():
+            for proc, log in zip(self.procs, self.logs, strict=True):
+                assert proc.poll() is None, log.read_text()[-3000:]
+            return len(celery_app.control.ping(timeout=1.0) or []) >= len(self.procs)
+
+        assert wait_for(answered, timeout=timeout), [log.read_text()[-2000:] for log in self.logs]
+
+    def stop(self) -> None:
+        import subprocess
+
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.apns.stop()
+        self.huawei.stop()
+
+
+@pytest.fixture
+def engine_fleet(app, pki, transactional_db, tmp_path, clean_broker):
+    """EngineFleet: .start() real workers; .apns / .huawei are the fakes they send to."""
+    close_all()
+    fleet = EngineFleet(app, pki, tmp_path)
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+        close_all()

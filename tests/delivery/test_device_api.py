@@ -90,7 +90,8 @@ def test_bind_and_unbind_user_account_phone(api, app):
     report(api)
     assert call(api, "user/bind", {"deviceId": "dev-1", "userId": "alice"})[1]["resultCode"] == 100
     assert UserBinding.objects.filter(app=app, user_id="alice").count() == 1
-    assert call(api, "user/bind", {"deviceId": "nope", "userId": "alice"})[1]["resultCode"] == 3028
+    # A device nobody reported has no credential: refused before anything is looked at.
+    assert call(api, "user/bind", {"deviceId": "nope", "userId": "alice"})[1]["resultCode"] == -1
     assert call(api, "user/bind", {"deviceId": "dev-1", "userId": ""})[1]["resultCode"] == 3028
     assert call(api, "user/unbind", {"deviceId": "dev-1", "userId": "alice"})[1]["unbound"] == 1
     device = Device.objects.get(device_id="dev-1")

@@ -139,16 +139,20 @@ def test_permanent_error_is_final_and_not_retried(app, gateways):
     assert len(gateways.apns.requests) == 1
 
 
-def test_transient_error_comes_back_for_retry_with_retry_after(app, gateways):
+def test_transient_error_comes_back_for_retry_with_retry_after(app, gateways, settings):
+    settings.PUSHDECK_RETRY_BASE_SECONDS = 5.0
     make_device(app, "busy1", platform="ios", apns_token="b5" + "0" * 62)
-    gateways.apns.script["b5" + "0" * 62] = [Answer(429, "TooManyRequests", retry_after=1), Answer()]
+    gateways.apns.script["b5" + "0" * 62] = [Answer(429, "TooManyRequests", retry_after=9), Answer()]
     task = make_task(app, ["busy1"], target_type=TargetType.IOS_DEVICE)
     retries = run_task(task)
-    assert len(retries) == 1 and retries[0].retry_after == 1.0
+    assert len(retries) == 1 and retries[0].retry_after == 9.0, "Retry-After wins over a shorter backoff"
     delivery = Delivery.objects.get(message__task=task)
-    assert delivery.state == MessageState.QUEUED and delivery.attempts == 1
+    assert delivery.state == MessageState.QUEUED and delivery.attempts == 1 and delivery.next_attempt_at is None
     assert task.status == TaskStatus.RUNNING
-    assert StatusEvent.objects.filter(delivery=delivery, description__startswith="retrying after").exists()
+    event = StatusEvent.objects.get(delivery=delivery, description__startswith="retrying, attempt 2, next at ")
+    assert "TooManyRequests" in event.description
+    message = Message.objects.get(task=task)
+    assert message.status_desc == event.description and message.status == PushStatus.DEVICE_NOT_ONLINE
     dispatch.chunk_deliver(task_id=task.pk, delivery_ids=retries[0].delivery_ids)
     delivery.refresh_from_db()
     task.refresh_from_db()
@@ -278,7 +282,8 @@ def test_channel_without_credentials_fails_its_messages_clearly(app, gateways):
 
 
 def test_certificate_refused_by_apns_fails_with_the_gateway_reason(app, gateways, pki):
-    # A certificate for another bundle id: APNs answers 400 TopicDisallowed per message.
+    # A certificate for another bundle id, stored with this app's topic: APNs answers 400
+    # TopicDisallowed per message (the topic sent is the credential's).
     cert = gateways.certificate
     other = pki.client_cert("com.other.app")
     ApnsCertificate.objects.filter(pk=cert.pk).delete()
@@ -287,7 +292,7 @@ def test_certificate_refused_by_apns_fails_with_the_gateway_reason(app, gateways
         p12=other.p12,
         password=other.password,
         environment="production",
-        topic="com.other.app",
+        topic=app.ios_bundle_id,
         subject="Apple Push Services: com.other.app",
         issuer="Pushdeck Test CA",
         serial="2",

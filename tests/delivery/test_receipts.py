@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -128,3 +129,96 @@ def test_failed_callbacks_are_retried_with_backoff_and_every_attempt_is_logged(
     assert attempts == [(1, 500, False), (2, 500, False), (3, 200, True)]
     assert all(hit["valid"] for hit in server.received)
     assert Delivery.objects.get(message__task=task).state == MessageState.ACCEPTED
+
+
+class SlowServer:
+    """A callback endpoint that answers every receipt only after `delay` seconds."""
+
+    def __init__(self, delay):
+        self.hits = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                outer.hits += 1
+                self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(delay)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.block_on_close = False
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slow"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def slots_in_use_for_receipts(app_id):
+    import redis
+    from django.conf import settings
+
+    return redis.Redis.from_url(settings.CELERY_BROKER_URL).zcard(f"pushdeck:slots:receipts:{app_id}")
+
+
+def waiting_on_the_self_built_channel(app, count):
+    """`count` devices with a self-built message waiting for their ack."""
+    devices = [make_device(app, f"{app.pk}-d{i}") for i in range(count)]
+    task = make_task(app, [d.device_id for d in devices])
+    run_task(task)
+    waiting = list(Delivery.objects.filter(message__task=task).select_related("device"))
+    assert {d.state for d in waiting} == {MessageState.WAITING}
+    return waiting
+
+
+def ack_all(waiting):
+    """Each device acks: each ack records the delivery and queues its receipt."""
+    from campaigns.delivery.selfbuilt import device_ack
+
+    for delivery in waiting:
+        device_ack(device=delivery.device, push_ids=[str(delivery.push_id)])
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_endpoint_delays_only_its_own_apps_receipts(app, other_app, clean_broker, settings):
+    settings.PUSHDECK_CALLBACK_BATCH = 5
+    settings.PUSHDECK_CALLBACK_APP_TASKS = 1
+    settings.PUSHDECK_CALLBACK_RETRY_BASE_SECONDS = 30
+    slow = SlowServer(delay=10)
+    for each in (app, other_app):
+        private_pem, public_pem = generate_rsa_pair()
+        KeyConfig.objects.filter(app=each).update(console_private_key=private_pem, console_public_key=public_pem)
+    fast = CallbackServer(KeyConfig.objects.get(app=other_app).console_public_key)
+    try:
+        enable_callback(app, slow.url)
+        enable_callback(other_app, fast.url)
+        slow_waiting, fast_waiting = (
+            waiting_on_the_self_built_channel(app, 20),
+            waiting_on_the_self_built_channel(other_app, 10),
+        )
+        with start_worker(celery_app, pool="threads", concurrency=3, perform_ping_check=False, queues=["receipts"]):
+            ack_all(slow_waiting)  # four batches queued first, all for the slow endpoint
+            started = time.monotonic()
+            ack_all(fast_waiting)
+            assert wait_for(lambda: len(fast.received) == 10, 8), len(fast.received)
+            elapsed = time.monotonic() - started
+            # Stop the slow app's queued batches and let its one batch in flight end with the worker.
+            KeyConfig.objects.filter(app=app).update(callback_enabled=False)
+            assert wait_for(lambda: slots_in_use_for_receipts(app.pk) == 0, 15)
+    finally:
+        slow.close()
+        fast.close()
+    assert elapsed < 5
+    assert all(hit["valid"] for hit in fast.received)
+    assert sorted(h["body"]["targetId"] for h in fast.received) == sorted(f"{other_app.pk}-d{i}" for i in range(10))
+    # The slow app held one batch at a time: at most one batch of POSTs ever reached its endpoint.
+    assert 1 <= slow.hits <= 5
+    assert CallbackAttempt.objects.filter(app=other_app, succeeded=True).count() == 10

@@ -49,6 +49,7 @@ class FakeHttpServer(ABC):
 
     def __init__(self) -> None:
         self.requests: list[HttpRequest] = []
+        self.answers: list[tuple[HttpRequest, Reply]] = []  # every request with the answer it got
         self.next_replies: collections.deque[Reply] = collections.deque()
         self.invalid_tokens: set[str] = set()
         self.lock = threading.Lock()
@@ -74,9 +75,17 @@ class FakeHttpServer(ABC):
     def _dispatch(self, request: HttpRequest) -> Reply:
         with self.lock:
             self.requests.append(request)
-            if self.next_replies and any(urlsplit(request.path).path.endswith(p) for p in self.send_paths):
-                return self.next_replies.popleft()
-        return self.handle(request)
+            scripted = self.next_replies and any(urlsplit(request.path).path.endswith(p) for p in self.send_paths)
+            reply = self.next_replies.popleft() if scripted else None
+        reply = reply or self.handle(request)
+        with self.lock:
+            self.answers.append((request, reply))
+        return reply
+
+    def answers_to(self, suffix: str) -> list[Reply]:
+        """The answers given to the requests whose path ends with `suffix`, in order."""
+        with self.lock:
+            return [reply for request, reply in self.answers if urlsplit(request.path).path.endswith(suffix)]
 
     def start(self):
         fake = self

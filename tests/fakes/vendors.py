@@ -120,7 +120,9 @@ def fcm_error(code: int, status: str, error_code: str, message: str) -> dict:
 
 
 class FakeHuawei(FakeHttpServer):
-    """Push Kit: POST /oauth2/v3/token and POST /v1/<appId>/messages:send (code in 200 bodies)."""
+    """Push Kit: POST /oauth2/v3/token and POST /v1/<appId>/messages:send. As the public doc pairs them:
+    success and partial success with HTTP 200, business errors (80300007 all tokens invalid, ...) with
+    HTTP 400 and auth failures with 401, the `code` always in the body."""
 
     send_paths = ("messages:send",)
 
@@ -141,17 +143,19 @@ class FakeHuawei(FakeHttpServer):
             if form.get("grant_type") != "client_credentials":
                 return Reply(400, {"error": 1102, "error_description": "unsupported grant type"})
             if form.get("client_id") != self.app_id or form.get("client_secret") != self.app_secret:
-                return Reply(400, {"error": 1101, "error_description": "invalid client secret"})
+                return Reply(400, {"error": 1101, "sub_error": 12304, "error_description": "invalid client secret"})
             return Reply(200, {"access_token": self.tokens.issue(), "expires_in": 3600, "token_type": "Bearer"})
         if path != f"/v1/{self.app_id}/messages:send":
             return Reply(404, {"code": "80300001", "msg": "bad path"})
-        if not self.tokens.bearer_ok(request):
-            return Reply(401, {"code": "80200003", "msg": "OAuth token expired."})
-        tokens = request.json["message"].get("token") or []
-        illegal = [t for t in tokens if t in self.invalid_tokens]
         request_id = uuid.uuid4().hex
+        if not self.tokens.bearer_ok(request):
+            return Reply(401, {"code": "80200003", "msg": "OAuth token expired.", "requestId": request_id})
+        tokens = request.json["message"].get("token") or []
+        if len(tokens) > 1000:
+            return Reply(400, {"code": "80300010", "msg": "The number of tokens exceeds 1000", "requestId": request_id})
+        illegal = [t for t in tokens if t in self.invalid_tokens]
         if illegal and len(illegal) == len(tokens):
-            return Reply(200, {"code": "80300007", "msg": "All the tokens are invalid", "requestId": request_id})
+            return Reply(400, {"code": "80300007", "msg": "All the tokens are invalid", "requestId": request_id})
         if illegal:
             msg = json.dumps(
                 {"success": len(tokens) - len(illegal), "failure": len(illegal), "illegal_tokens": illegal}
@@ -161,7 +165,8 @@ class FakeHuawei(FakeHttpServer):
 
 
 class FakeXiaomi(FakeHttpServer):
-    """MiPush: POST /v3/message/regid with `Authorization: key=<AppSecret>`, form fields."""
+    """MiPush: POST /v3/message/regid with `Authorization: key=<AppSecret>`, form fields; refused
+    regIds of an accepted call in `data.bad_regids`, all refused -> 20301 "No valid targets!"."""
 
     send_paths = ("/v3/message/regid",)
 
@@ -179,6 +184,8 @@ class FakeXiaomi(FakeHttpServer):
         if form.get("restricted_package_name") != self.package_name:
             return Reply(200, {"result": "error", "code": 22022, "reason": "bad package", "description": "bad package"})
         ids = [i for i in form.get("registration_id", "").split(",") if i]
+        if len(ids) > 1000:
+            return Reply(200, {"result": "error", "code": 10017, "reason": "too many regIds", "description": ""})
         bad = [i for i in ids if i in self.invalid_tokens]
         if bad and len(bad) == len(ids):
             return Reply(
@@ -186,7 +193,8 @@ class FakeXiaomi(FakeHttpServer):
             )
         data = {"id": f"slm{uuid.uuid4().hex[:20]}"}
         if bad:
-            data["bad_regIds"] = ",".join(bad)
+            # lower-case as most public clients read it
+            data["bad_regids"] = ",".join(bad)
         return Reply(200, {"result": "ok", "code": 0, "data": data, "trace_id": uuid.uuid4().hex, "info": "ok"})
 
 
@@ -245,7 +253,9 @@ class FakeOppo(FakeHttpServer):
 
 
 class FakeVivo(FakeHttpServer):
-    """vivo: /message/auth (md5 sign), /message/send, /message/saveListPayload + pushToList."""
+    """vivo: /message/auth (md5 sign), /message/send, /message/saveListPayload + pushToList. The
+    bodies must carry the logged-in `appId` (10094) and a `requestId`; title <= 40, content <= 100,
+    timeToLive 60 s .. 1 day (10050-10056 validation errors otherwise)."""
 
     send_paths = ("/message/send", "/message/pushToList", "/message/saveListPayload")
 
@@ -269,9 +279,20 @@ class FakeVivo(FakeHttpServer):
             return Reply(200, {"result": 0, "desc": "请求成功", "authToken": token})
         if request.headers.get("authtoken") not in self.tokens:
             return Reply(200, {"result": 10000, "desc": "authToken invalid"})
+        if path in ("/message/send", "/message/saveListPayload", "/message/pushToList"):
+            if str(body.get("appId", "")) != self.app_id:
+                return Reply(200, {"result": 10094, "desc": "appId与鉴权appId不一致"})
+            if not body.get("requestId"):
+                return Reply(200, {"result": 10055, "desc": "requestId不能为空"})
+        if path in ("/message/send", "/message/saveListPayload"):
+            refused = self._check_content(body)
+            if refused:
+                return refused
         if path == "/message/send":
             if body.get("regId") in self.invalid_tokens:
-                return Reply(200, {"result": 10302, "desc": "regId不合法"})
+                return Reply(
+                    200, {"result": 10302, "desc": "regId不合法", "invalidUser": {"status": 1, "userid": body["regId"]}}
+                )
             return Reply(200, {"result": 0, "desc": "请求成功", "taskId": uuid.uuid4().hex[:18]})
         if path == "/message/saveListPayload":
             task_id = uuid.uuid4().hex[:18]
@@ -280,6 +301,8 @@ class FakeVivo(FakeHttpServer):
         if path == "/message/pushToList":
             if body.get("taskId") not in self.tasks:
                 return Reply(200, {"result": 10051, "desc": "taskId不存在"})
+            if len(body.get("regIds", [])) > 1000:
+                return Reply(200, {"result": 10050, "desc": "regIds超过1000"})
             bad = [i for i in body.get("regIds", []) if i in self.invalid_tokens]
             reply = {"result": 0, "desc": "请求成功", "taskId": body["taskId"]}
             if bad:
@@ -287,9 +310,21 @@ class FakeVivo(FakeHttpServer):
             return Reply(200, reply)
         return Reply(404, {"result": 404, "desc": "not found"})
 
+    @staticmethod
+    def _check_content(body: dict) -> Reply | None:
+        if len(str(body.get("title", ""))) > 40:
+            return Reply(200, {"result": 10052, "desc": "title超过40个字符"})
+        if len(str(body.get("content", ""))) > 100:
+            return Reply(200, {"result": 10053, "desc": "content超过100个字符"})
+        ttl = body.get("timeToLive", 86400)
+        if not isinstance(ttl, int) or not 60 <= ttl <= 86400:
+            return Reply(200, {"result": 10054, "desc": "timeToLive须在60秒到1天之间"})
+        return None
+
 
 class FakeHonor(FakeHttpServer):
-    """Honor: /auth/token (client credentials) and /api/v1/<appId>/sendMessage."""
+    """Honor: /auth/token (client credentials) and /api/v1/<appId>/sendMessage. Success is `code` 200
+    with `data.sendResult`, `data.requestId` and the refused tokens in `failTokens` / `expireTokens`."""
 
     send_paths = ("/sendMessage",)
 
@@ -299,6 +334,7 @@ class FakeHonor(FakeHttpServer):
         self.client_id = client_id
         self.client_secret = client_secret
         self.tokens = _Tokens()
+        self.expired_tokens: set[str] = set()
 
     @property
     def token_url(self) -> str:
@@ -317,11 +353,12 @@ class FakeHonor(FakeHttpServer):
             return Reply(200, {"code": 80200003, "message": "access token expired"})
         tokens = request.json.get("token") or []
         bad = [t for t in tokens if t in self.invalid_tokens]
-        if bad and len(bad) == len(tokens):
-            return Reply(200, {"code": 80300007, "message": "all tokens invalid"})
-        data = {"sendResult": True, "requestId": uuid.uuid4().hex}
+        expired = [t for t in tokens if t in self.expired_tokens]
+        data = {"sendResult": len(bad) + len(expired) < len(tokens), "requestId": uuid.uuid4().hex}
         if bad:
             data["failTokens"] = bad
+        if expired:
+            data["expireTokens"] = expired
         return Reply(200, {"code": 200, "message": "success", "data": data})
 
 
@@ -330,7 +367,9 @@ def meizu_sign(params: dict[str, str], secret: str) -> str:
 
 
 class FakeMeizu(FakeHttpServer):
-    """Meizu: pushByPushId, form with an md5 `sign` over the sorted fields."""
+    """Meizu: pushByPushId, form with an md5 `sign` over the sorted fields, at most 100 push ids.
+    Refused ids come back inside a "200" answer's `value` map: 110002 unregistered (`unregistered`),
+    110003 illegal (`invalid_tokens`), 110010 notifications switched off (`switched_off`)."""
 
     send_paths = ("/pushByPushId",)
 
@@ -338,15 +377,28 @@ class FakeMeizu(FakeHttpServer):
         super().__init__()
         self.app_id = app_id
         self.app_secret = app_secret
+        self.unregistered: set[str] = set()
+        self.switched_off: set[str] = set()
 
     def handle(self, request: HttpRequest) -> Reply:
         if _path(request) != "/garcia/api/server/push/varnished/pushByPushId":
             return Reply(404, {"code": "404", "message": "not found"})
         form = request.form
         sign = form.pop("sign", "")
-        if form.get("appId") != self.app_id or sign != meizu_sign(form, self.app_secret):
-            return Reply(200, {"code": "110001", "message": "appKey不合法", "value": None})
+        if form.get("appId") != self.app_id:
+            return Reply(200, {"code": "110000", "message": "appId不合法", "value": None})
+        if sign != meizu_sign(form, self.app_secret):
+            return Reply(200, {"code": "1006", "message": "签名校验失败", "value": None})
         ids = [i for i in form.get("pushIds", "").split(",") if i]
-        bad = [i for i in ids if i in self.invalid_tokens]
-        value = {"110003": bad} if bad else {}
+        if len(ids) > 100:
+            return Reply(200, {"code": "1005", "message": "pushIds超过100个", "value": None})
+        value = {}
+        for code, refused in (
+            ("110002", self.unregistered),
+            ("110003", self.invalid_tokens),
+            ("110010", self.switched_off),
+        ):
+            hit = [i for i in ids if i in refused]
+            if hit:
+                value[code] = hit
         return Reply(200, {"code": "200", "message": "", "value": value, "redirect": "", "msgId": uuid.uuid4().hex})

@@ -130,11 +130,16 @@ def test_unregistered_marks_token_dead(cert_gateway, fake_apns):
     assert result.code == 2011 and result.reason == "Unregistered" and result.http_status == 410
 
 
-@pytest.mark.parametrize("reason,code", [("BadDeviceToken", 2009), ("DeviceTokenNotForTopic", 2010)])
-def test_bad_device_token_is_dead_for_this_environment(cert_gateway, fake_apns, reason, code):
-    fake_apns.next_answers.append(Answer(400, reason))
+def test_bad_device_token_is_dead_for_this_environment(cert_gateway, fake_apns):
+    fake_apns.next_answers.append(Answer(400, "BadDeviceToken"))
     result = cert_gateway.send(push())
-    assert result.token_dead and result.permanent and result.code == code
+    assert result.token_dead and result.permanent and result.code == 2009
+
+
+def test_device_token_not_for_topic_is_a_topic_mistake_not_a_dead_device(cert_gateway, fake_apns):
+    fake_apns.next_answers.append(Answer(400, "DeviceTokenNotForTopic"))
+    result = cert_gateway.send(push())
+    assert not result.token_dead and result.permanent and result.code == 2010
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,7 @@ def rsa_key():
 @pytest.fixture
 def fake_fcm(settings, rsa_key):
     fake = FakeFcm(project_id="demo-project", client_email=EMAIL, public_pem=rsa_key[1]).start()
-    settings.FCM_URL = fake.url
+    settings.FCM_URL, settings.FCM_TOKEN_URL = fake.url, fake.token_url
     yield fake
     fake.stop()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -112,6 +113,7 @@ def test_success_sends_the_vendor_request(vendor):
     p = push("tok-good-1")
     (result,) = gateway.send_batch([p])
     assert result.accepted and not result.token_dead
+    assert result.gateway_message_id, "the vendor's message id is kept"
     (request,) = _sends(vendor)
     check_single_request(vendor, request, p)
     gateway.close()
@@ -151,6 +153,7 @@ def check_single_request(v: Vendor, request, p: OutgoingPush) -> None:
         body = auth.json
         assert body["sign"] == hashlib.md5(f"1001vivo-key{body['timestamp']}vivo-secret".encode()).hexdigest()
         assert request.headers["authtoken"] in v.fake.tokens
+        assert request.json["appId"] == "1001" and request.json["requestId"]
         assert (
             request.json["regId"] == p.token and request.json["skipType"] == 2 and request.json["skipContent"] == p.url
         )
@@ -257,9 +260,167 @@ def test_expired_access_token_is_refreshed_once(vendor):
     gateway.close()
 
 
-def test_large_batches_are_split_at_1000_tokens(vendor):
+def test_large_batches_are_split_at_the_vendors_limit(vendor):
     gateway = vendor.gateway()
     results = gateway.send_batch([push(f"tok-{i}") for i in range(1500)])
     assert len(results) == 1500 and all(r.accepted for r in results)
-    assert len(_sends(vendor)) == 2 * vendor.batch_calls
+    # 1000 tokens per call; Meizu takes at most 100 push ids
+    calls = 15 if vendor.name == "meizu" else 2 * vendor.batch_calls
+    assert len(_sends(vendor)) == calls
     gateway.close()
+
+
+def test_a_partly_invalid_batch_marks_only_the_refused_tokens_dead_with_the_message_id(vendor):
+    """The refused tokens come inside the vendor's success answer (Huawei 80100000 `msg`, Xiaomi
+    `data.bad_regids`, OPPO `data` by code, vivo `invalidUsers`, Honor `failTokens`, Meizu `value`)."""
+    vendor.fake.invalid_tokens.add("tok-dead")
+    gateway = vendor.gateway()
+    results = gateway.send_batch([push("tok-a"), push("tok-dead")])
+    assert results[0].accepted and results[0].gateway_message_id
+    assert not results[1].accepted and results[1].token_dead and results[1].code is not None
+    gateway.close()
+
+
+def _vendor_answer(name: str, code) -> dict:
+    """A vendor's error body carrying `code`, in its own format."""
+    return {
+        "huawei": {"code": str(code), "msg": "system error", "requestId": "r1"},
+        "xiaomi": {"result": "error", "code": code, "reason": "busy", "description": "busy"},
+        "oppo": {"code": code, "message": "busy"},
+        "vivo": {"result": code, "desc": "busy"},
+        "honor": {"code": code, "message": "busy"},
+        "meizu": {"code": str(code), "message": "busy", "value": None},
+    }[name]
+
+
+VENDOR_5XX_CODES = {"huawei": 81000001, "xiaomi": 10001, "oppo": -1, "vivo": 10001, "honor": 81000001, "meizu": 1001}
+
+
+def test_5xx_keeps_the_vendors_code(vendor):
+    code = VENDOR_5XX_CODES[vendor.name]
+    vendor.fake.fail_next(500, _vendor_answer(vendor.name, code))
+    gateway = vendor.gateway()
+    with pytest.raises(GatewayError) as caught:
+        gateway.send_batch([push("tok-a")])
+    assert not caught.value.permanent and caught.value.status == 500 and caught.value.code == code
+    gateway.close()
+
+
+@pytest.mark.parametrize(
+    "vendor,code,next_day",
+    [
+        ("xiaomi", 200001, True),
+        ("xiaomi", 200002, False),
+        ("xiaomi", 10034, True),
+        ("oppo", 33, True),
+        ("oppo", 13, False),
+        ("vivo", 10070, True),
+        ("vivo", 10093, False),
+        ("meizu", 110010, False),
+        ("meizu", 1003, False),
+        ("huawei", 80100017, False),
+    ],
+    indirect=["vendor"],
+)
+def test_quota_and_rate_answers_are_retried_later(vendor, code, next_day):
+    vendor.fake.fail_next(200, _vendor_answer(vendor.name, code))
+    gateway = vendor.gateway()
+    with pytest.raises(GatewayError) as caught:
+        gateway.send_batch([push("tok-a")])
+    error = caught.value
+    assert not error.permanent and not error.config_error and error.code == code
+    if next_day:
+        assert 60 <= error.retry_after <= 86400 + 600  # until the quota's day starts again (Beijing)
+    gateway.close()
+
+
+@pytest.mark.parametrize("vendor", ["huawei"], indirect=True)
+def test_huawei_business_errors_come_with_http_400_and_are_read_from_the_body(vendor):
+    vendor.fake.fail_next(400, {"code": "80100003", "msg": "Illegal payload", "requestId": "r1"})
+    gateway = vendor.gateway()
+    with pytest.raises(GatewayError) as caught:
+        gateway.send_batch([push("tok-a")])
+    assert caught.value.permanent and not caught.value.config_error and caught.value.code == 80100003
+    # 80300007 with HTTP 400: every token of the call is dead
+    vendor.fake.invalid_tokens.update({"tok-x", "tok-y"})
+    results = gateway.send_batch([push("tok-x"), push("tok-y")])
+    assert all(r.token_dead and r.code == 80300007 for r in results)
+    gateway.close()
+
+
+@pytest.mark.parametrize("vendor", ["huawei"], indirect=True)
+def test_huawei_partial_answer_of_the_v3_api_groups_illegal_tokens_by_reason(vendor):
+    msg = json.dumps({"success": 1, "failure": 2, "illegalTokens": {"expired": ["tok-b"], "invalid": ["tok-c"]}})
+    vendor.fake.fail_next(200, {"code": "80100000", "msg": msg, "requestId": "r9"})
+    results = vendor.gateway().send_batch([push("tok-a"), push("tok-b"), push("tok-c")])
+    assert [r.token_dead for r in results] == [False, True, True]
+    assert results[0].accepted and results[0].gateway_message_id == "r9"
+
+
+@pytest.mark.parametrize("vendor", ["xiaomi"], indirect=True)
+def test_xiaomi_reads_bad_regids_in_either_spelling(vendor):
+    for key in ("bad_regids", "bad_regIds"):
+        vendor.fake.fail_next(200, {"result": "ok", "code": 0, "data": {"id": "slm1", key: "tok-b"}})
+        results = vendor.gateway().send_batch([push("tok-a"), push("tok-b")])
+        assert results[0].accepted and results[0].gateway_message_id == "slm1"
+        assert results[1].token_dead and results[1].code == 20301
+
+
+@pytest.mark.parametrize("vendor", ["meizu"], indirect=True)
+def test_meizu_per_id_codes_inside_a_200_answer(vendor):
+    vendor.fake.unregistered.add("tok-gone")
+    vendor.fake.invalid_tokens.add("tok-bad")
+    vendor.fake.switched_off.add("tok-off")
+    gateway = vendor.gateway()
+    results = gateway.send_batch([push("tok-ok"), push("tok-gone"), push("tok-bad"), push("tok-off")])
+    assert results[0].accepted
+    assert (results[1].token_dead, results[1].code) == (True, 110002)
+    assert (results[2].token_dead, results[2].code) == (True, 110003)
+    # notifications switched off: this message fails, the push id stays usable
+    assert (results[3].accepted, results[3].token_dead, results[3].code) == (False, False, 110010)
+    gateway.close()
+
+
+@pytest.mark.parametrize("vendor", ["meizu"], indirect=True)
+def test_meizu_wrong_secret_is_the_signature_error_1006_a_config_error(vendor):
+    gateway = vendor.gateway(secrets=json.dumps({"app_secret": "wrong"}))
+    with pytest.raises(GatewayError) as caught:
+        gateway.send_batch([push("tok-a")])
+    assert caught.value.config_error and caught.value.code == 1006
+
+
+@pytest.mark.parametrize("vendor", ["vivo"], indirect=True)
+def test_vivo_bodies_carry_the_app_id_and_stay_within_its_limits(vendor):
+    gateway = vendor.gateway()
+    long = push("tok-a", title="T" * 60, body="B" * 150, expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=3))
+    results = gateway.send_batch([long, dataclasses.replace(long, token="tok-b")])
+    assert all(r.accepted for r in results)
+    (saved,) = vendor.fake.requests_to("/saveListPayload")
+    (pushed,) = vendor.fake.requests_to("/pushToList")
+    assert saved.json["appId"] == "1001" and pushed.json["appId"] == "1001"
+    assert saved.json["timeToLive"] == 86400
+    assert len(saved.json["title"]) == 40 and len(saved.json["content"]) == 100
+    short = push("tok-c", expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20))
+    (result,) = gateway.send_batch([short])
+    assert result.accepted and vendor.fake.requests_to("/message/send")[-1].json["timeToLive"] == 60
+    # another app's id in the body: vivo answers 10094
+    vendor.fake.app_id = "2002"
+    with pytest.raises(GatewayError) as caught:
+        gateway.send_batch([push("tok-d")])
+    assert caught.value.code == 10094
+    gateway.close()
+
+
+@pytest.mark.parametrize("vendor", ["honor"], indirect=True)
+def test_honor_expire_tokens_are_dead_and_the_request_id_kept(vendor):
+    vendor.fake.expired_tokens.add("tok-old")
+    results = vendor.gateway().send_batch([push("tok-a"), push("tok-old")])
+    assert results[0].accepted and results[0].gateway_message_id
+    assert results[1].token_dead and not results[1].accepted
+
+
+def test_honor_default_hosts_are_the_hihonor_ones():
+    from console import settings as project_settings
+
+    assert project_settings.HONOR_URL == "https://push-api.cloud.hihonor.com"
+    assert project_settings.HONOR_TOKEN_URL == "https://iam.developer.hihonor.com/auth/token"

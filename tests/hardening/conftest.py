@@ -57,6 +57,9 @@ def subprocess_env(tmp_path: Path, *, production: bool, **overrides: str) -> dic
         {
             "PATH": f"{PYTHON_BIN}:{env.get('PATH', '')}",
             "PUSHDECK_VAR_DIR": str(tmp_path),
+            "DJANGO_SETTINGS_MODULE": "console.settings",
+            # The fakes listen on the loopback: allow it, as the tests' own settings do.
+            "OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
             "DATABASE_URL": test_database_url(),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             # The same keys as this process, so secrets written here can be read there.

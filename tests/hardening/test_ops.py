@@ -10,13 +10,16 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from console.metrics import record_delivery
 from console.models import ApnsCertificate
 from console.ops.logs import JsonFormatter
 from console.ops.models import WorkerHeartbeat
+from console.ops.views import reset_migration_check
 
 from .conftest import ROOT, free_port, subprocess_env, wait_until
 
@@ -34,10 +37,28 @@ def test_readyz_checks_database_migrations_and_broker(client):
 
 @pytest.mark.django_db
 def test_readyz_is_not_ready_with_a_pending_migration(client):
+    reset_migration_check()
     MigrationRecorder.Migration.objects.filter(app="ops").delete()  # rolled back with the test
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["migrations"] == "pending"
+    reset_migration_check()
+
+
+@pytest.mark.django_db
+def test_readyz_caches_the_migration_check(client):
+    """The plan is built once: later calls do not read the migration table again."""
+    reset_migration_check()
+    with CaptureQueriesContext(connection) as first:
+        assert client.get("/readyz").json()["migrations"] == "ok"
+    with CaptureQueriesContext(connection) as second:
+        assert client.get("/readyz").json()["migrations"] == "ok"
+    assert any("django_migrations" in q["sql"] for q in first.captured_queries)
+    assert not any("django_migrations" in q["sql"] for q in second.captured_queries)
+    # Applied stays applied for the process: a rolled-back record does not flip it.
+    MigrationRecorder.Migration.objects.filter(app="ops").delete()
+    assert client.get("/readyz").json()["migrations"] == "ok"
+    reset_migration_check()
 
 
 @pytest.mark.django_db
@@ -157,7 +178,9 @@ def test_gunicorn_serves_the_console_and_static_files_in_production(tmp_path):
             sys.executable,
             "-m",
             "gunicorn",
-            "console.wsgi",
+            "console.asgi:application",
+            "-k",
+            "uvicorn.workers.UvicornWorker",
             "-b",
             f"127.0.0.1:{port}",
             "-w",
@@ -183,8 +206,8 @@ def test_gunicorn_serves_the_console_and_static_files_in_production(tmp_path):
         assert wait_until(up, timeout=60), (tmp_path / "gunicorn.log").read_text()[-3000:]
         with httpx.Client(base_url=base, headers=https, timeout=10) as web:
             health = web.get("/healthz")
-            assert health.json() == {"status": "ok", "database": "ok", "broker": "ok"}
-            assert health.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+            assert health.json() == {"status": "ok"}
+            assert health.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
             assert web.get("/readyz").json()["status"] == "ready"
 
             css = web.get("/static/css/pushdeck.css")

@@ -89,3 +89,58 @@ def test_the_daily_job_is_scheduled():
     entry = celery_app.conf.beat_schedule["purge-old-messages"]
     assert entry["task"] == purge_old_messages.name == "campaigns.retention.purge_old_messages"
     assert entry["schedule"] == 24 * 3600
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_slice_commits_on_its_own_and_a_broken_run_is_finished_by_the_next(history, app, settings, monkeypatch):
+    """A run that dies in its second slice has already committed the first; nothing is orphaned,
+    and the next run purges the rest, a broadcast's deliveries included, by slices of `batch`.
+    The walk is by the sweep index."""
+    from django.db import connection
+
+    from campaigns import retention
+
+    settings.PUSHDECK_MESSAGE_RETENTION_DAYS = 30
+    created = history["now"] - timedelta(days=45)
+    broadcast = Message.objects.create(
+        app=app, task=history["old_task"], customer_msg_id="all", push_type="BROADCAST", target_type="all",
+        created_at=created, expires_at=created + timedelta(hours=1),
+    )  # fmt: skip
+    for n in range(5):
+        device = Device.objects.create(app=app, device_id=f"b{n}", platform="ios")
+        delivery = Delivery.objects.create(message=broadcast, device=device, channel="apns", created_at=created)
+        StatusEvent.objects.create(message=broadcast, delivery=delivery, state="accepted", status=2, at=created)
+        ReceiptEvent.objects.create(app=app, message=broadcast, device=device, event="sent", at=created)
+    monkeypatch.setattr(retention, "CHILD_ROWS", 1)  # slices of 2 rows: the broadcast takes three
+    real, calls = retention._delete, []
+
+    def dying(queryset):
+        if queryset.model is Message:
+            calls.append(queryset)
+            if len(calls) == 2:
+                raise RuntimeError("worker lost")
+        return real(queryset)
+
+    monkeypatch.setattr(retention, "_delete", dying)
+    with pytest.raises(RuntimeError):
+        messages_purge(now=history["now"], batch=2)
+    oldest = sorted(history["old"], key=lambda m: m.created_at)
+    gone = [broadcast.pk, oldest[0].pk]
+    assert not Message.objects.filter(pk__in=gone).exists(), "the first slice stayed deleted"
+    assert Message.objects.filter(pk__in=[m.pk for m in oldest[1:]]).count() == 4
+    messages = set(Message.objects.values_list("pk", flat=True))
+    for model in (Delivery, StatusEvent, ReceiptEvent, CallbackAttempt):
+        assert set(model.objects.values_list("message_id", flat=True)) <= messages, model.__name__
+    monkeypatch.setattr(retention, "_delete", real)
+    assert messages_purge(now=history["now"], batch=2).messages == 4
+    assert set(Message.objects.values_list("pk", flat=True)) == {m.pk for m in history["new"]}
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute(
+            "EXPLAIN SELECT id FROM campaigns_message WHERE app_id = %s AND created_at < %s "
+            "ORDER BY created_at, id LIMIT 2000",
+            [app.pk, history["now"]],
+        )
+        plan = " ".join(r[0] for r in cursor.fetchall())
+        cursor.execute("RESET enable_seqscan")
+    assert "Scan Backward using message_app_created" in plan, plan

@@ -115,7 +115,8 @@ def test_check_deploy_prints_no_warning_in_production(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "System check identified no issues (0 silenced)." in result.stdout
+    # Only the HSTS preload opt-out is silenced (SECURE_HSTS_PRELOAD=true opts in).
+    assert "System check identified no issues (1 silenced)." in result.stdout
     assert "WARNING" not in result.stdout + result.stderr
 
 
@@ -123,12 +124,22 @@ def test_https_turns_on_secure_cookies_and_hsts(tmp_path):
     code = (
         "import django, json; django.setup(); from django.conf import settings as s; "
         "print(json.dumps([s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, "
-        "s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_HTTPONLY]))"
+        "s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_HTTPONLY, s.SECURE_HSTS_PRELOAD]))"
     )
     env = _production_env(tmp_path, DJANGO_SETTINGS_MODULE="console.settings")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[true, true, 31536000, true, true]"
+    # HSTS preload is an opt-in: a preload list is hard to leave.
+    assert out.stdout.strip() == "[true, true, 31536000, true, true, false]"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**env, "SECURE_HSTS_PRELOAD": "true"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout.strip() == "[true, true, 31536000, true, true, true]"
     env["SECURE_HTTPS"] = "false"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert out.stdout.strip() == "[false, false, 0, false, true]"
+    assert out.stdout.strip() == "[false, false, 0, false, true, false]"

@@ -20,6 +20,8 @@ ALLOWED = {
     "Pushdeck",
     "AppKey",
     "AppSecret",
+    "AccessKey ID",
+    "mPaaS SDK",
     "APNs",
     "FCM",
     "Huawei",

@@ -49,29 +49,51 @@ def test_device_query_by_user_id_and_device_id(app, other_app, auditor, client_f
 
 
 def test_push_records_show_target_type_and_per_channel_stats(app, marketer, client_for):
-    now = timezone.now()
+    """The figures come from the engine's own recording (sent, then device reports), are read
+    from the per-channel counters without touching deliveries, and outlive retention."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from campaigns.delivery import status
+    from campaigns.retention import messages_purge
+
     task = PushTaskFactory(app=app, name="rec", push_type="SIMPLE")
     m = MessageFactory(app=app, task=task, target_type="user")
-    for _i, (ch, acc, arr, clk, clr) in enumerate(
-        [
-            ("huawei", 1, 1, 1, 0),
-            ("huawei", 1, 1, 0, 1),
-            ("huawei", 1, 0, 0, 0),
-            ("apns", 1, 1, 0, 0),
-            ("apns", 0, 0, 0, 0),
-        ]
-    ):
-        DeliveryFactory(
-            message=m, device=DeviceFactory(app=app), channel=ch,
-            accepted_at=now if acc else None, arrived_at=now if arr else None,
-            clicked_at=now if clk else None, cleared_at=now if clr else None,
-        )  # fmt: skip
-    response = client_for(marketer).get(_url(app, "push-records"))
-    (record,) = response.context["records"]
+    plan = [
+        ("huawei", 1, 1, 1, 0),
+        ("huawei", 1, 1, 0, 1),
+        ("huawei", 1, 0, 0, 0),
+        ("apns", 1, 1, 0, 0),  # APNs gives no arrive: accepted counts as arrived
+        ("apns", 0, 0, 0, 0),
+    ]
+    deliveries = [(DeliveryFactory(message=m, device=DeviceFactory(app=app), channel=ch), row) for ch, *row in plan]
+    outcomes = [
+        status.Outcome(d.pk, "accepted", 2) if acc else status.Outcome(d.pk, "failed", 99999999, 400, "BadDeviceToken")
+        for d, (acc, _arr, _clk, _clr) in deliveries
+    ]
+    assert status.deliveries_record(outcomes) == 5
+    for d, (_acc, arr, clk, clr) in deliveries:
+        d.refresh_from_db()
+        for flag, event in ((arr and d.channel != "apns", "arrive"), (clk, "click"), (clr, "clean")):
+            if flag:
+                assert status.delivery_event(delivery=d, event=event)
+                assert not status.delivery_event(delivery=d, event=event), "counted once"
+    broadcast = PushTaskFactory(app=app, name="all", push_type="BROADCAST", params={"target_type": "all"})
+    client = client_for(marketer)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(_url(app, "push-records"))
+    assert not [q for q in queries.captured_queries if "campaigns_delivery" in q["sql"]]
+    records = {r.task.pk: r for r in response.context["records"]}
+    assert records[broadcast.pk].target_types == ["All devices"] and records[broadcast.pk].channels == []
+    record = records[task.pk]
     assert record.target_types == ["User id"]  # the label people read, not the code
     stats = {c.channel: (c.sent, c.arrived, c.clicked, c.cleared) for c in record.channels}
     assert stats == {"huawei": (3, 2, 1, 1), "apns": (1, 1, 0, 0)}
     assert "<td>Huawei</td><td>3</td><td>2</td><td>1</td><td>1</td>" in response.content.decode()
+    # Retention deletes the messages and deliveries; the send keeps its figures.
+    assert messages_purge(now=timezone.now() + timedelta(days=1), days=0).messages == 1
+    record = {r.task.pk: r for r in client.get(_url(app, "push-records")).context["records"]}[task.pk]
+    assert {c.channel: (c.sent, c.arrived, c.clicked, c.cleared) for c in record.channels} == stats
 
 
 def test_receipt_log_filters_by_time_event_device_and_message(app, auditor, client_for):

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from campaigns.delivery.tasks import deliver_task_stop
 from campaigns.models import Delivery, Message, PushTask
 from console.models import AuditEntry
 from tests.factories_campaigns import DeliveryFactory, MessageFactory, PushTaskFactory
@@ -84,6 +85,7 @@ def test_marketer_stops_a_running_task_and_open_messages_are_cancelled(app, mark
     assert "stopped; 1 messages cancelled" in response.content.decode()
     task.refresh_from_db()
     assert task.status == "stopped" and task.finished_at
+    deliver_task_stop(task.pk)  # what the request queued: a worker cancels the open messages
     assert Message.objects.get(pk=done.pk).state == "accepted"
     assert Message.objects.get(pk=waiting.pk).state == "cancelled"
     assert Delivery.objects.get(pk=d_wait.pk).state == "cancelled"

@@ -15,15 +15,20 @@ import uuid
 import httpx
 from django.core.management.base import BaseCommand, CommandError
 
+from campaigns.models import Device
 from console.apisign import hmac_signature, signed_string
 from console.models import App
 
 
 class VirtualDevice:
-    def __init__(self, *, base_url: str, app_key: str, secret: str, device_id: str, platform: str):
+    def __init__(
+        self, *, base_url: str, app_key: str, secret: str, device_id: str, platform: str, device_secret: str = ""
+    ):
         self.base_url = base_url.rstrip("/")
         self.app_key = app_key
         self.secret = secret
+        # Issued by the first device/report; every later call is signed with it, as an SDK does.
+        self.device_secret = device_secret
         self.device_id = device_id
         self.platform = platform
         self.client = httpx.Client(timeout=60)
@@ -41,9 +46,12 @@ class VirtualDevice:
             "X-Pushdeck-App-Key": self.app_key,
             "X-Pushdeck-Timestamp": timestamp,
             "X-Pushdeck-Nonce": nonce,
-            "X-Pushdeck-Signature": hmac_signature(self.secret, data),
+            "X-Pushdeck-Signature": hmac_signature(self.device_secret or self.secret, data),
         }
+        if self.device_secret:
+            headers["X-Pushdeck-Device-Id"] = self.device_id
         answer = self.client.post(self.base_url + path, content=body, headers=headers).json()
+        self.device_secret = self.device_secret or answer.get("deviceSecret", "")
         if answer.get("resultCode") != 100:
             self.errors += 1
         return answer
@@ -99,6 +107,12 @@ class Command(BaseCommand):
         if app is None:
             raise CommandError(f"no app with AppKey {opts['app']}")
         rng = random.Random(opts["seed"])
+        # Devices of an earlier run keep the secrets they were issued then.
+        known = dict(
+            Device.objects.filter(app=app, device_id__startswith=f"sim-{app.app_key[:8]}-").values_list(
+                "device_id", "client_secret"
+            )
+        )
         devices = [
             VirtualDevice(
                 base_url=opts["url"],
@@ -106,6 +120,7 @@ class Command(BaseCommand):
                 secret=app.app_secret,
                 device_id=f"sim-{app.app_key[:8]}-{i:05d}",
                 platform=opts["platform"],
+                device_secret=known.get(f"sim-{app.app_key[:8]}-{i:05d}", ""),
             )
             for i in range(count)
         ]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0007_upload_status_choices'),
+        ('campaigns', '0013_sweep_indexes_leaner'),
         ('console', '0002_audit_append_only'),
         ('templates_app', '0002_templates_editor_image_profile'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

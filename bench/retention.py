@@ -1,0 +1,226 @@
+"""Retention at volume while a dispatch runs.
+
+Creates its own PostgreSQL database (``bench_retention``), migrates it and loads, with
+generate_series, 1,000,000 messages 40 days old, each with its delivery, two status events
+(the delivery's and the message's) and a receipt event. Then starts the fake APNs and real
+Celery workers (as bench/dispatch.py does) and measures the dispatch rate of a fresh task:
+before, while ``messages_purge`` deletes the old messages, and after. Prints messages
+deleted per second, the dispatch rate during the purge against the mean of before and
+after (the in-run baseline), and the load average. Drops the database at the end
+(``--keep`` keeps it).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres CELERY_BROKER_URL=redis://127.0.0.1:6379/N \\
+        .venv/bin/python bench/retention.py --messages 1000000 --dispatch 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
+BENCH_DB = os.environ.get("BENCH_DB", "bench_retention")
+
+
+def _admin_dsn() -> str:
+    url = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    return (
+        f"host={url.hostname or '127.0.0.1'} port={url.port or 5432} user={url.username or 'postgres'} dbname=postgres"
+    )
+
+
+def _drop_db() -> None:
+    import psycopg
+
+    with psycopg.connect(_admin_dsn(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+
+
+def _recreate_db() -> None:
+    import psycopg
+
+    _drop_db()
+    with psycopg.connect(_admin_dsn(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    url = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    os.environ["DATABASE_URL"] = url._replace(path=f"/{BENCH_DB}").geturl()
+
+
+def _load_old(count: int) -> dict:
+    """`count` messages 40 days old with a delivery, two timeline entries and a receipt each."""
+    from django.db import connection
+
+    from campaigns.models import PushTask
+    from console.models import App
+
+    app = App.objects.create(name="Old sends")
+    task = PushTask.objects.create(app=app, name="old", push_type="MULTIPLE", source="api", status="finished")
+    t0 = time.perf_counter()
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO campaigns_device (app_id, device_id, platform, manufacturer, package_name, vendor, "
+            "vendor_token, apns_token, fcm_token, app_version, account, phone_number, online, logged_in, "
+            "token_dead_reason, is_test_device, created_at) "
+            "SELECT %s, 'old' || g, 'ios', '', '', '', '', md5(g::text), '', '1.0', '', '', false, true, '', false, "
+            "now() FROM generate_series(1, 1000) g",
+            [app.pk],
+        )
+        cur.execute("SELECT min(id) FROM campaigns_device WHERE app_id = %s", [app.pk])
+        first_device = cur.fetchone()[0]
+        cur.execute(
+            "INSERT INTO campaigns_message (app_id, task_id, customer_msg_id, push_type, target_type, target_id, "
+            "platform, title, body, payload, created_at, expires_at, state, status, status_desc, "
+            "status_changed_at, channel) "
+            "SELECT %s, %s, 'old-' || g, 'MULTIPLE', 'ios_device', 'old' || (1 + g %% 1000), 'ios', 'Sale', "
+            "'Up to 50%% off', '{}', now() - interval '40 days' + g * interval '1 ms', "
+            "now() - interval '39 days', 'accepted', 2, '', now() - interval '40 days', 'apns' "
+            "FROM generate_series(1, %s) g",
+            [app.pk, task.pk, count],
+        )
+        cur.execute(
+            "INSERT INTO campaigns_delivery (message_id, device_id, channel, state, status, gateway_reason, push_id, "
+            "attempts, created_at, updated_at, accepted_at, arrived_at) "
+            "SELECT id, %s + (id %% 1000), 'apns', 'accepted', 2, '', gen_random_uuid(), 1, created_at, created_at, "
+            "created_at, created_at FROM campaigns_message WHERE task_id = %s",
+            [first_device, task.pk],
+        )
+        cur.execute(
+            "INSERT INTO campaigns_statusevent (message_id, delivery_id, at, state, status, description, channel) "
+            "SELECT message_id, id, created_at, 'accepted', 2, '', 'apns' FROM campaigns_delivery "
+            "WHERE device_id BETWEEN %s AND %s "
+            "UNION ALL SELECT id, NULL, created_at, 'accepted', 2, '', 'apns' FROM campaigns_message "
+            "WHERE task_id = %s",
+            [first_device, first_device + 999, task.pk],
+        )
+        cur.execute(
+            "INSERT INTO campaigns_receiptevent (app_id, message_id, device_id, event, channel, at) "
+            "SELECT %s, message_id, device_id, 'sent', 'apns', created_at FROM campaigns_delivery "
+            "WHERE device_id BETWEEN %s AND %s",
+            [app.pk, first_device, first_device + 999],
+        )
+        load_s = time.perf_counter() - t0
+        for table in ("message", "delivery", "statusevent", "receiptevent", "device"):
+            cur.execute(f"VACUUM ANALYZE campaigns_{table}")
+        counts = {}
+        for table in ("message", "delivery", "statusevent", "receiptevent"):
+            cur.execute(f"SELECT count(*) FROM campaigns_{table}")
+            counts[table] = cur.fetchone()[0]
+    return {"load_s": load_s, **counts}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=1_000_000, help="old messages to purge")
+    parser.add_argument("--dispatch", type=int, default=20_000, help="messages of each dispatch run")
+    parser.add_argument("--keep", action="store_true")
+    args, rest = parser.parse_known_args()
+    _recreate_db()
+    # bench/dispatch.py sets Django up on import, on the database named by DATABASE_URL (ours now);
+    # its own options (pool, workers, concurrency, chunk, batch) are accepted here too.
+    sys.argv = [sys.argv[0], *rest]
+    import dispatch as d
+    from django.core.management import call_command
+    from django.db import connection
+
+    try:
+        call_command("migrate", verbosity=0)
+        print(f"loading {args.messages:,} old messages with their deliveries and events ...", flush=True)
+        loaded = _load_old(args.messages)
+        print(
+            f"loaded {loaded['message']:,} messages, {loaded['delivery']:,} deliveries, "
+            f"{loaded['statusevent']:,} status events, {loaded['receiptevent']:,} receipts in {loaded['load_s']:.0f}s",
+            flush=True,
+        )
+        _run(args, d)
+    finally:
+        connection.close()
+        if not args.keep:
+            _drop_db()
+
+
+def _run(args, d) -> None:
+    import redis
+    from django.conf import settings
+    from django.db import connection
+
+    from campaigns.delivery.tasks import dispatch_task
+    from campaigns.models import PushTask, TaskStatus
+    from campaigns.retention import messages_purge
+
+    options = d.parse_args()
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    pki = d.make_pki()
+    fake_process, url, stats = d.serve_in_process(pki, require_client_cert=True, max_streams=1000)
+    env = d.worker_env(options, url, pki)
+    workers = d.start_workers(options, env)
+    tasks = {name: d.create_data(args.dispatch, pki)[1] for name in ("before", "during", "after")}
+
+    def dispatch(task) -> float:
+        started = time.monotonic()
+        dispatch_task.delay(task.pk)
+        while PushTask.objects.filter(pk=task.pk).values_list("status", flat=True).get() != TaskStatus.FINISHED:
+            time.sleep(0.1)
+            if any(w.poll() is not None for w in workers):
+                raise SystemExit("a worker died")
+        return args.dispatch / (time.monotonic() - started)
+
+    purge: dict = {}
+
+    def purge_in_thread() -> None:
+        started = time.monotonic()
+        try:
+            purge["result"] = messages_purge(days=30)
+        finally:
+            purge["seconds"] = time.monotonic() - started
+            connection.close()
+
+    try:
+        time.sleep(4)
+        before = dispatch(tasks["before"])
+        loads = [os.getloadavg()[0]]
+        thread = threading.Thread(target=purge_in_thread)
+        thread.start()
+        during = dispatch(tasks["during"])
+        loads.append(os.getloadavg()[0])
+        during_done_at = time.monotonic()
+        thread.join()
+        purge_tail = time.monotonic() - during_done_at
+        loads.append(os.getloadavg()[0])
+        after = dispatch(tasks["after"])
+        loads.append(os.getloadavg()[0])
+    finally:
+        for w in workers:
+            os.killpg(w.pid, signal.SIGTERM)
+            w.wait()
+        stats.stop()
+    result = purge["result"]
+    baseline = (before + after) / 2
+    print()
+    print(
+        f"workers: {options.workers} x {options.pool} {options.concurrency}; load average "
+        f"{' / '.join(f'{x:.1f}' for x in loads)} (before, during, end of purge, after) on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"retention: {result.messages:,} messages in {purge['seconds']:.1f}s = "
+        f"{result.messages / purge['seconds']:,.0f} messages/s (rows: "
+        + ", ".join(f"{label.split('.')[-1]} {n:,}" for label, n in sorted(result.rows.items()))
+        + f"); it ran {purge_tail:.1f}s past the dispatch"
+    )
+    print(
+        f"dispatch of {args.dispatch:,} messages: before {before:,.0f}/s, during the purge {during:,.0f}/s, "
+        f"after {after:,.0f}/s; during / mean(before, after) = {during / baseline:.2f} "
+        f"(slowed {max(0.0, 1 - during / baseline) * 100:.0f}%)",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

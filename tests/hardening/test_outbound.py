@@ -1,0 +1,215 @@
+# ruff: noqa: F811 - the delivery fixtures are imported by name and used as parameters
+"""The guarded outbound client: callback URLs and URLs from uploaded files reach public addresses only.
+
+The tests' own settings allow 127.0.0.0/8 (their fakes listen there); these tests take that
+allowance away where they check a refusal, as a production deployment has it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+
+import pytest
+
+from campaigns.gateways.base import OutgoingPush
+from campaigns.gateways.fcm import FcmGateway
+from campaigns.models import CallbackAttempt, Delivery, TargetType
+from console.models import FcmCredential, KeyConfig
+from console.security import outbound
+from tests.delivery.conftest import gateways, make_device, make_task, pki, run_task  # noqa: F401
+from tests.delivery.test_receipts import CallbackServer, enable_callback, signing  # noqa: F401
+from tests.fakes.pki import make_rsa_key
+from tests.fakes.vendors import FakeFcm
+
+REFUSED = [
+    "http://127.0.0.1:6379/",
+    "http://localhost/cb",
+    "http://10.1.2.3/cb",
+    "http://172.16.0.9/cb",
+    "http://192.168.1.7/cb",
+    "http://100.64.0.1/cb",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[::1]/cb",
+    "http://[fd00::5]/cb",
+    "http://[::ffff:127.0.0.1]/cb",
+    "http://0.0.0.0/cb",
+]
+
+
+@pytest.fixture
+def production_outbound(settings):
+    settings.OUTBOUND_ALLOWED_NETWORKS = []
+
+
+@pytest.mark.parametrize("url", REFUSED)
+def test_loopback_private_and_link_local_addresses_are_refused(production_outbound, url):
+    with pytest.raises(outbound.RefusedDestination) as refused:
+        outbound.resolve(url)
+    assert refused.value.reason in ("address", "metadata")
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "file:///etc/passwd", "gopher://x/", "http://u:p@example.com/"])
+def test_only_plain_http_and_https_urls(production_outbound, url):
+    with pytest.raises(outbound.RefusedDestination):
+        outbound.resolve(url)
+
+
+def test_public_addresses_pass_and_named_networks_can_be_allowed(settings, production_outbound):
+    assert outbound.resolve("https://93.184.215.14:8443/cb").address == ipaddress.ip_address("93.184.215.14")
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["10.0.0.0/8"]
+    assert outbound.resolve("http://10.1.2.3/cb").port == 80
+    with pytest.raises(outbound.RefusedDestination):
+        outbound.resolve("http://192.168.1.7/cb")
+    # Metadata stays refused whatever is allowed.
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["169.254.0.0/16"]
+    with pytest.raises(outbound.RefusedDestination):
+        outbound.resolve("http://169.254.169.254/")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["http://127.0.0.1:6379/", "http://10.0.0.8/cb", "https://localhost:8000/admin/"])
+def test_the_callback_form_refuses_loopback_and_private_addresses(app, client_for, channel_admin, settings, url):
+    settings.OUTBOUND_ALLOWED_NETWORKS = []
+    r = client_for(channel_admin).post(
+        f"/apps/{app.app_key}/keys/callback/", {"callback_enabled": "on", "callback_url": url}
+    )
+    assert r.status_code == 400 and "loopback, private, link-local" in r.content.decode()
+    assert KeyConfig.objects.get(app=app).callback_url == ""
+
+
+def _fake_dns(monkeypatch, answers: dict[str, list[str]]):
+    """Names of our own (*.test never resolves for real) answer what the test says, call by call."""
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host in answers:
+            asked.append(host)
+            queue = answers[host]
+            address = queue.pop(0) if len(queue) > 1 else queue[0]
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+@pytest.mark.django_db
+def test_a_name_that_resolves_to_loopback_only_at_send_time_is_refused(
+    app,
+    gateways,
+    signing,
+    settings,
+    monkeypatch,  # noqa: F811
+):
+    """Saved while the name was public; at send time it answers 127.0.0.1 (rebinding): no request."""
+    server = CallbackServer(signing)
+    try:
+        port = server.server.server_address[1]
+        _fake_dns(monkeypatch, {"receipts.rebind.test": ["93.184.215.14"]})
+        settings.OUTBOUND_ALLOWED_NETWORKS = []
+        from console.credentials.parsing import check_callback_url
+
+        url = check_callback_url(f"http://receipts.rebind.test:{port}/hook")
+        enable_callback(app, url)
+        _fake_dns(monkeypatch, {"receipts.rebind.test": ["127.0.0.1"]})
+        make_device(app, "rb1", platform="ios")
+        task = make_task(app, ["rb1"], target_type=TargetType.IOS_DEVICE)
+        run_task(task)
+        delivery = Delivery.objects.get(message__task=task)
+        from campaigns.delivery.receipts import receipt_post
+
+        assert receipt_post(delivery_id=delivery.pk, attempt=1) is False
+    finally:
+        server.close()
+    assert server.received == []
+    attempt = CallbackAttempt.objects.get(delivery=delivery)
+    assert attempt.response_status is None and attempt.error == "refused destination (address)"
+
+
+@pytest.mark.django_db
+def test_a_batch_connects_to_the_address_it_checked(app, gateways, signing, monkeypatch):  # noqa: F811
+    """Resolved once: later answers of the name (here a closed port's address) are never used."""
+    server = CallbackServer(signing)
+    try:
+        port = server.server.server_address[1]
+        asked = _fake_dns(monkeypatch, {"receipts.pinned.test": ["127.0.0.1", "127.0.0.9"]})
+        enable_callback(app, f"http://receipts.pinned.test:{port}/hook")
+        for i in range(3):
+            make_device(app, f"pn{i}", platform="ios")
+        task = make_task(app, [f"pn{i}" for i in range(3)], target_type=TargetType.IOS_DEVICE)
+        run_task(task)
+        from campaigns.delivery.receipts import receipts_send
+
+        ids = list(Delivery.objects.filter(message__task=task).values_list("pk", flat=True))
+        result = receipts_send(app_id=app.pk, delivery_ids=ids, attempt=1)
+    finally:
+        server.close()
+    assert sorted(result.sent) == sorted(ids) and asked == ["receipts.pinned.test"]
+    assert len(server.received) == 3
+
+
+@pytest.mark.django_db
+def test_a_closed_port_and_a_refusal_read_the_same(app, gateways, signing, settings):  # noqa: F811
+    """No port-scan oracle: the attempt says "could not connect", not the network's own words."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    enable_callback(app, f"http://127.0.0.1:{closed}/hook")
+    make_device(app, "cp1", platform="ios")
+    task = make_task(app, ["cp1"], target_type=TargetType.IOS_DEVICE)
+    run_task(task)
+    from campaigns.delivery.receipts import receipt_post
+
+    assert receipt_post(delivery_id=Delivery.objects.get(message__task=task).pk, attempt=1) is False
+    assert CallbackAttempt.objects.get().error == "could not connect"
+
+
+def test_a_service_account_token_uri_is_ignored(settings):
+    """FCM's token endpoint is Google's (or the operator's FCM_TOKEN_URL), never the file's."""
+    private_pem, public_pem = make_rsa_key()
+    email = "pusher@demo-project.iam.gserviceaccount.com"
+    fake = FakeFcm(project_id="demo-project", client_email=email, public_pem=public_pem).start()
+    trap = FakeFcm(project_id="demo-project", client_email=email, public_pem=public_pem).start()
+    try:
+        settings.FCM_URL, settings.FCM_TOKEN_URL = fake.url, fake.token_url
+        account = {
+            "type": "service_account",
+            "project_id": "demo-project",
+            "private_key": private_pem,
+            "client_email": email,
+            "token_uri": trap.token_url,  # a loopback URL of the uploader's choosing
+        }
+        gateway = FcmGateway(FcmCredential(enabled=True, service_account=json.dumps(account)))
+        try:
+            import datetime as dt
+            import uuid
+
+            push = OutgoingPush(
+                delivery_id=1,
+                push_id=str(uuid.uuid4()),
+                token="t1",
+                platform="android",
+                title="Hi",
+                body="There",
+                expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+                extras={},
+            )
+            (result,) = gateway.send_batch([push])
+        finally:
+            gateway.close()
+    finally:
+        fake.stop()
+        trap.stop()
+    assert result.accepted
+    assert trap.requests == []
+    assert len(fake.requests_to("/token")) == 1
+    assert settings.FCM_TOKEN_URL != account["token_uri"]
+
+
+def test_fcm_token_endpoint_defaults_to_google():
+    from console import settings as project_settings
+
+    assert project_settings.FCM_TOKEN_URL == "https://oauth2.googleapis.com/token"
