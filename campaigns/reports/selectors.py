@@ -176,8 +176,14 @@ def vendor_message_ids(*, message: Message, limit: int = 10) -> list[tuple[str, 
 def message_timeline(*, message: Message) -> list[TimelineEntry]:
     events = StatusEvent.objects.filter(message=message).select_related("delivery__device").order_by("at", "id")
     out = []
+    seen = set()
     for event in events[:500]:
         delivery = event.delivery
+        # The same state recorded twice for one delivery (a retry that ended as the first try) is one row.
+        key = (event.delivery_id, event.state, event.status, event.description)
+        if key in seen:
+            continue
+        seen.add(key)
         code = delivery.gateway_code if delivery else None
         out.append(
             TimelineEntry(

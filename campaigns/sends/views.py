@@ -218,8 +218,13 @@ def _template_keys(template: Template) -> list[str]:
 def send_multiple_template_help(request: HttpRequest, app: App) -> HttpResponse:
     """Under the template choice: the keys each line must give, and a sample file to start from."""
     template = _chosen_template(request, app)
+    if not request.htmx:  # opened on its own: the form, with that template chosen
+        form = forms.MultipleSendForm(app=app, initial={"template": template.pk if template else None})
+        return render(request, "campaigns/sends/multiple_form.html", {"app": app, "form": form})
     context = {"app": app, "template": template, "keys": _template_keys(template) if template else []}
-    return render(request, "campaigns/sends/_multiple_template_help.html", context)
+    response = render(request, "campaigns/sends/_multiple_template_help.html", context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 @app_permission(Perm.SEND)

@@ -146,3 +146,54 @@ def test_error_states_pass_axe(browser, live_server, app, superuser, password):
     context.close()
     problems = {k: v for k, v in problems.items() if v}
     assert not problems, problems
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_live_task_page_overview_and_helpers_with_data_pass_axe(browser, live_server, app, channel_admin, locale):
+    """The new pages with figures on them (a send mid-way, a week of sends), in both languages."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.test import Client
+    from django.utils import timezone
+
+    from campaigns.rollups import rollup_add
+    from console.models import UserProfile
+    from tests.campaigns.send_fixtures import make_template
+    from tests.factories_campaigns import MessageFactory, PushTaskFactory
+
+    UserProfile.objects.filter(user=channel_admin).update(language="")
+    now = timezone.now()
+    rollup_add(app_id=app.pk, at=now, channel="apns", platform="ios", pushed=10, arrived=9, opened=2)
+    task = PushTaskFactory(app=app, name="Mid-way", push_type="SIMPLE", status="running", total_rows=4,
+                           started_at=now - timedelta(minutes=3), pushed=2, succeeded=2)  # fmt: skip
+    for state, status in (("accepted", 2), ("accepted", 2), ("waiting", 1), ("queued", 0)):
+        MessageFactory(app=app, task=task, state=state, status=status, status_changed_at=now)
+    template = make_template(app, "promo")
+    session = Client()
+    session.force_login(channel_admin)
+    context = browser.new_context(base_url=live_server.url, bypass_csp=True, locale=locale)
+    cookie = settings.SESSION_COOKIE_NAME
+    context.add_cookies([{"name": cookie, "value": session.cookies[cookie].value, "url": live_server.url}])
+    page = context.new_page()
+    problems = {}
+    for path in (
+        "",
+        f"send/tasks/{task.pk}/",
+        f"messages/?task={task.pk}",
+        "tasks/",
+        f"send/multiple/template-help/?template={template.pk}",
+        "audit/",
+    ):
+        response = page.goto(f"/apps/{app.app_key}/{path}")
+        assert response.status == 200, path
+        page.wait_for_load_state("networkidle")
+        if locale == "zh-CN":
+            assert page.evaluate("document.documentElement.lang") == "zh-hans", path
+        found = audit(page)
+        if found:
+            problems[path] = found
+    context.close()
+    assert not problems, problems

@@ -24,8 +24,14 @@ def shot(page, name: str) -> None:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_overview_of_an_app_that_never_sent_shows_the_three_steps(page, login, app, marketer):
+    failed = []
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
     login(marketer)
     page.goto(f"/apps/{app.app_key}/")
+    # The icon is found (no 404 and console error in a fresh browser).
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert page.request.get(icon).status == 200 and page.request.get("/favicon.ico").status == 200
     steps = page.get_by_test_id("first-steps")
     expect(steps.locator("li")).to_have_count(3)
     expect(steps).to_contain_text("Set up a push channel.")
@@ -37,6 +43,7 @@ def test_overview_of_an_app_that_never_sent_shows_the_three_steps(page, login, a
     expect(page.get_by_test_id("overview-activity")).to_contain_text("Nothing was pushed in the last 7 days.")
     expect(page.get_by_test_id("recent-sends")).to_have_count(0)
     shot(page, "overview-empty.png")
+    assert failed == []
     page.get_by_role("link", name="Send a simple push").click()
     expect(page.get_by_role("heading", name="Simple push")).to_be_visible()
 

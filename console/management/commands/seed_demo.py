@@ -80,3 +80,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Demo app: {app.name} (AppKey {app.app_key})")
             for username, role, _superuser in DEMO_USERS:
                 self.stdout.write(f"  login {username} / {DEMO_PASSWORD}  ({role.label})")
+            self.stdout.write(
+                "  send to user ids demo-user-01 ... demo-user-05 (bound to devices demo-device-01 ... 05,"
+                " odd ones Android, even ones iOS); template 'welcome' takes name=... and product=..."
+            )

@@ -24,6 +24,8 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_demo")
         python = sys.executable
+        # Every job's start and end are debug detail here: the terminal keeps the logins and warnings.
+        job_loglevel = os.environ.get("PUSHDECK_JOB_LOGLEVEL", "WARNING")
         queues = ",".join(settings.PUSHDECK_QUEUES)
         commands = {
             "web": [python, "manage.py", "runserver", addr, "--noreload"],
@@ -39,7 +41,7 @@ class Command(BaseCommand):
                 "-c",
                 str(concurrency),
                 "--loglevel",
-                "INFO",
+                job_loglevel,
                 "--without-gossip",
                 "--without-mingle",
             ],
@@ -51,7 +53,7 @@ class Command(BaseCommand):
                 "console",
                 "beat",
                 "--loglevel",
-                "INFO",
+                job_loglevel,
                 "--schedule",
                 settings.CELERY_BEAT_SCHEDULE_FILENAME,
             ],
