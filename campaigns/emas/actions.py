@@ -271,14 +271,16 @@ def _spec(order: Order, now: datetime) -> services.SendSpec:
         spec = services.SendSpec(push_type=PushType.SIMPLE, target_type=TargetType.DEVICE)
         spec.targets = [(device_id, rules.new_customer_msg_id()) for device_id in order.values]
         spec.target_limit = MAX_TARGETS
+    # Pushes to accounts, aliases, a tag or everyone are broadcasts, listed with the console's in
+    # the task list; pushes to devices are simple pushes, one message per device.
     elif order.target in GROUP_TARGETS:
-        spec = services.SendSpec(push_type=PushType.SIMPLE, target_type=GROUP_TARGETS[order.target])
+        spec = services.SendSpec(push_type=PushType.BROADCAST, target_type=GROUP_TARGETS[order.target], literal=True)
         spec.target_values = order.values
     elif order.target == "TAG":
-        spec = services.SendSpec(push_type=PushType.SIMPLE, target_type=TargetType.TAG)
+        spec = services.SendSpec(push_type=PushType.BROADCAST, target_type=TargetType.TAG, literal=True)
         spec.tag_expression = order.tag_expression
     else:  # ALL
-        spec = services.SendSpec(push_type=PushType.SIMPLE, target_type=TargetType.ALL)
+        spec = services.SendSpec(push_type=PushType.BROADCAST, target_type=TargetType.ALL, literal=True)
     spec.platform = order.platform
     spec.name = order.name[:200]
     spec.title, spec.body = order.title, order.body
