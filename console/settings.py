@@ -344,6 +344,9 @@ METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
 # Upload limits, enforced while the request streams in: multiple push file, .txt target list.
 PUSHDECK_MULTIPLE_FILE_MAX_BYTES = env.int("PUSHDECK_MULTIPLE_FILE_MAX_BYTES", default=200 * 1024 * 1024)
 PUSHDECK_TARGET_FILE_MAX_BYTES = env.int("PUSHDECK_TARGET_FILE_MAX_BYTES", default=30 * 1024 * 1024)
+# ... certificates, .p8 keys and service accounts; template icon + image (+ a preview's sample CSV).
+PUSHDECK_CREDENTIAL_FILE_MAX_BYTES = env.int("PUSHDECK_CREDENTIAL_FILE_MAX_BYTES", default=1024 * 1024)
+PUSHDECK_TEMPLATE_UPLOAD_MAX_BYTES = env.int("PUSHDECK_TEMPLATE_UPLOAD_MAX_BYTES", default=8 * 1024 * 1024)
 
 # LOG_FORMAT=json writes one JSON object per line (for log shippers).
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")

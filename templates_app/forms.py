@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.utils.translation import gettext_lazy as _
+
+from console.validation import http_url_ok
 
 from . import rendering
 from .images import ImageProfile, check_image
@@ -23,12 +24,7 @@ PREVIEW_CSV_MAX_BYTES = 64 * 1024
 
 def _url_ok(value: str) -> bool:
     """A URL with placeholders is valid when a filled-in version of it is."""
-    sample = rendering.PLACEHOLDER_RE.sub("x", value)
-    try:
-        URLValidator(schemes=["http", "https"])(sample)
-    except ValidationError:
-        return False
-    return True
+    return http_url_ok(value, placeholders=rendering.PLACEHOLDER_RE)
 
 
 class TemplateForm(forms.Form):

@@ -170,6 +170,8 @@ def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None) -> l
     spec.expire_seconds = rules.check_expire_seconds(spec.expire_seconds)
     spec.extras = rules.check_extras(spec.extras)
     rules.check_schedule(spec.scheduled_at, now=now)
+    rules.check_url(spec.icon_url, "the icon URL")
+    rules.check_url(spec.image_url, "the large image URL")
     if spec.channel not in ("auto", "selfbuilt"):
         raise PushError(ApiCode.ANDROID_CHANNEL_PARAM_INVALID, "channel is auto or selfbuilt")
     platform = _platform_of(spec.target_type, spec.platform)
@@ -249,6 +251,7 @@ def _render(spec: SendSpec, *, target_id, cmid, values, extras, platform, expire
         if not title.strip() or not body.strip():
             raise PushError(ApiCode.PAYLOAD_NOT_ENOUGH, "title and body are required")
         render_message(title=title.replace("#", ""), body=body.replace("#", ""), url="", platform=platform)
+    rules.check_url(url)
     payload = spec.payload(url=url, extras=extras)
     rules.check_payload_size(payload, title=title, body=body)
     return {
