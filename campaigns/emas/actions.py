@@ -101,6 +101,11 @@ def _app(call: Call, p: Params, perm: str) -> App:
     if app is None or perm not in user_perms(call.user, app):
         # The same answer whether the app exists or not: outsiders learn nothing.
         raise EmasError("Forbidden", f"This AccessKey may not do this in the app with AppKey {key}.", 403)
+    if call.request is not None:
+        # The app's allowed source addresses and calls per minute, as at every door.
+        from console.acs.door import guard_app
+
+        guard_app(call, app)
     return app
 
 
