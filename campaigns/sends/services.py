@@ -170,6 +170,7 @@ def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None) -> l
     spec.expire_seconds = rules.check_expire_seconds(spec.expire_seconds)
     spec.extras = rules.check_extras(spec.extras)
     rules.check_schedule(spec.scheduled_at, now=now)
+    rules.check_texts(name=spec.name, title=spec.title, body=spec.body)
     rules.check_url(spec.icon_url, "the icon URL")
     rules.check_url(spec.image_url, "the large image URL")
     if spec.channel not in ("auto", "selfbuilt"):
