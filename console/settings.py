@@ -290,6 +290,11 @@ SANDBOX_GATEWAY_DETERMINISTIC = env.bool("SANDBOX_GATEWAY_DETERMINISTIC", defaul
 APNS_MAX_STREAMS = env.int("APNS_MAX_STREAMS", default=100)
 # Connections per APNs credential; a batch is spread over them.
 APNS_CONNECTIONS = env.int("APNS_CONNECTIONS", default=2)
+# An HTTP/2 connection idle this long is PINGed before use; no ACK within APNS_PING_TIMEOUT
+# (or GATEWAY_TIMEOUT if shorter) and it is replaced, as is one with this many timeouts in a row.
+APNS_PING_IDLE_SECONDS = env.float("APNS_PING_IDLE_SECONDS", default=60.0)
+APNS_PING_TIMEOUT = env.float("APNS_PING_TIMEOUT", default=5.0)
+APNS_TIMEOUTS_BEFORE_RECONNECT = env.int("APNS_TIMEOUTS_BEFORE_RECONNECT", default=3)
 
 # Delivery engine: fan-out, retries, concurrency limits, self-built channel, receipts, SMS.
 PUSHDECK_CHUNK_SIZE = env.int("PUSHDECK_CHUNK_SIZE", default=500)

@@ -13,7 +13,12 @@ from tests.certs import p8_key
 
 pytestmark = pytest.mark.django_db
 
-SERVICE_ACCOUNT = {"type": "service_account", "project_id": "p1", "client_email": "a@p1.iam", "private_key": "PK-SECRET"}
+SERVICE_ACCOUNT = {
+    "type": "service_account",
+    "project_id": "p1",
+    "client_email": "a@p1.iam",
+    "private_key": "PK-SECRET",
+}
 
 
 def _walk(value, depth=0):
