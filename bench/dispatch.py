@@ -202,6 +202,7 @@ def worker_env(args: argparse.Namespace, url: str, pki) -> dict[str, str]:
         PUSHDECK_CHUNK_SIZE=str(args.chunk),
         PUSHDECK_APP_CONCURRENCY="64",
         PUSHDECK_CHANNEL_CONCURRENCY="64",
+        OUTBOUND_ALLOWED_NETWORKS="127.0.0.1/32",  # the --callback receiver is on this machine
         # Workers run as in production: DEBUG off (no query log), so the secrets are passed on.
         DEBUG="false",
         SECRET_KEY=settings.SECRET_KEY,

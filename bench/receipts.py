@@ -130,7 +130,10 @@ def main() -> None:
     receiver, url, stats = serve_in_process(public_pem)
     print(f"creating {args.count} accepted deliveries ...", flush=True)
     app, ids = create_data(args.count, url, private_pem, public_pem)
-    env = worker_env(PUSHDECK_CALLBACK_APP_TASKS=str(args.workers * args.concurrency))
+    # The receiver is on this machine: let the outbound guard connect to it.
+    env = worker_env(
+        PUSHDECK_CALLBACK_APP_TASKS=str(args.workers * args.concurrency), OUTBOUND_ALLOWED_NETWORKS="127.0.0.1/32"
+    )
     workers: list[subprocess.Popen] = []
     from campaigns.delivery.tasks import send_receipts
 
