@@ -16,7 +16,7 @@ from django.utils.translation import gettext
 
 from campaigns.codes import ApiCode, PushError
 from campaigns.models import Message
-from console.validation import http_url_ok, target_id_ok
+from console.validation import http_url_ok, name_ok, target_id_ok, text_ok
 
 EXPIRE_DEFAULT_SECONDS = 180
 EXPIRE_MAX_SECONDS = 72 * 3600  # offline storage up to 72 h
@@ -107,6 +107,14 @@ def check_url(url: str, what: str = "the click URL") -> str:
     if url and not http_url_ok(url):
         raise PushError(ApiCode.INVALID_PARAM, f"{what} must be an http:// or https:// URL")
     return url
+
+
+def check_texts(*, name: str, title: str, body: str) -> None:
+    """The one name rule and the one free-text rule (console.validation): no control characters."""
+    if name and not name_ok(name):
+        raise PushError(ApiCode.INVALID_PARAM, "the task name has control characters")
+    if not text_ok(title or "") or not text_ok(body or ""):
+        raise PushError(ApiCode.INVALID_PARAM, "the title or body has control characters")
 
 
 def check_target_ids(targets) -> None:

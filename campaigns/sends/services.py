@@ -59,6 +59,9 @@ class SendSpec:
     targets: list[tuple[str, str]] = field(default_factory=list)
     # Simple and template sends take 10 target ids; the EMAS door's Push takes up to 1,000 devices.
     target_limit: int = rules.SINGLE_PUSH_MAX_TARGETS
+    # A broadcast written out (the EMAS door's pushes to accounts, aliases, tags or all devices):
+    # its own title and body instead of a template, to one platform or both, no unBindPeriod.
+    literal: bool = False
     row_values: dict[str, dict] = field(default_factory=dict)
     row_extras: dict[str, dict] = field(default_factory=dict)
     # Group sends (broadcast, accounts, aliases, tag, all).
@@ -155,21 +158,26 @@ def vendor_notes(*, app: App, spec: SendSpec, messages: list[dict]) -> list[dict
     )
 
 
+TEMPLATED_TYPES = (PushType.TEMPLATE, PushType.MULTIPLE, PushType.BROADCAST)
+
+
 def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None) -> list[dict]:
     """Check every rule and render every message. Returns message dicts (nothing saved)."""
     now = now or timezone.now()
-    if spec.push_type in (PushType.TEMPLATE, PushType.MULTIPLE, PushType.BROADCAST) and spec.template_version is None:
+    templated = (PushType.TEMPLATE, PushType.MULTIPLE) if spec.literal else TEMPLATED_TYPES
+    if spec.push_type in templated and spec.template_version is None:
         raise PushError(ApiCode.NEED_TEMPLATE, "choose a template")
     spec.content_from_template()
     spec.expire_seconds = rules.check_expire_seconds(spec.expire_seconds)
     spec.extras = rules.check_extras(spec.extras)
     rules.check_schedule(spec.scheduled_at, now=now)
+    rules.check_texts(name=spec.name, title=spec.title, body=spec.body)
     rules.check_url(spec.icon_url, "the icon URL")
     rules.check_url(spec.image_url, "the large image URL")
     if spec.channel not in ("auto", "selfbuilt"):
         raise PushError(ApiCode.ANDROID_CHANNEL_PARAM_INVALID, "channel is auto or selfbuilt")
     platform = _platform_of(spec.target_type, spec.platform)
-    if spec.push_type == PushType.BROADCAST:
+    if spec.push_type == PushType.BROADCAST and not spec.literal:
         if platform not in (Platform.ANDROID, Platform.IOS):
             raise PushError(ApiCode.BROADCAST_ONLY_SUPPORT_BY_DEVICE, "a broadcast goes to one platform")
         if spec.target_type == TargetType.ALL:

@@ -68,3 +68,27 @@ def test_a_multiple_push_line_cannot_make_a_javascript_url_or_markup_target():
         "targetId has characters that are not allowed"
     )
     assert check_line(3, "dev-1,m3,name=A,link=https://example.com/x", tpl).url == "https://example.com/x"
+
+
+def test_names_and_free_text_refuse_control_characters(api, app, channel_admin, client_for):
+    body = {"deliveryType": 1, "targetMsgkey": {"dev-1": "m-1"}, "title": "Hi", "body": "There", "taskName": "t"}
+    refused = api.post("/api/v1/push/simple", {**body, "taskName": "a\x1b[2Jb"}).json()
+    assert refused["resultCode"] == 3028 and "task name" in refused["detail"]
+    refused = api.post("/api/v1/push/simple", {**body, "body": "bell\x07"}).json()
+    assert refused["resultCode"] == 3028 and "title or body" in refused["detail"]
+    assert api.post("/api/v1/push/simple", {**body, "body": "two\nlines\tand a tab"}).json()["resultCode"] == 100
+    response = client_for(channel_admin).post(
+        f"/apps/{app.app_key}/templates/new/",
+        {
+            "name": "ctl",
+            "description": "d\x00",
+            "display_type": "notification",
+            "display_style": "default",
+            "title": "T\u202e",
+            "body": "b",
+            "click_action": "open_app",
+        },
+    )
+    page = response.content.decode()
+    assert page.count("Control characters are not allowed here.") == 2
+    assert not app.templates.filter(name="ctl").exists()
