@@ -219,6 +219,8 @@ def worker_env(args: argparse.Namespace, url: str, pki) -> dict[str, str]:
         PUSHDECK_CHANNEL_CONCURRENCY="64",
         # Workers run as in production: DEBUG off (no query log), so the secrets are passed on.
         DEBUG="false",
+        # The local receipt receiver listens on the loopback: allow it past the outbound guard.
+        OUTBOUND_ALLOWED_NETWORKS="127.0.0.0/8,::1/128",
         SECRET_KEY=settings.SECRET_KEY,
         FIELD_ENCRYPTION_KEY=",".join(settings.FIELD_ENCRYPTION_KEYS),
     )

@@ -290,6 +290,11 @@ SANDBOX_GATEWAY_DETERMINISTIC = env.bool("SANDBOX_GATEWAY_DETERMINISTIC", defaul
 APNS_MAX_STREAMS = env.int("APNS_MAX_STREAMS", default=100)
 # Connections per APNs credential; a batch is spread over them.
 APNS_CONNECTIONS = env.int("APNS_CONNECTIONS", default=2)
+# An HTTP/2 connection idle this long is PINGed before use; no ACK within APNS_PING_TIMEOUT
+# (or GATEWAY_TIMEOUT if shorter) and it is replaced, as is one with this many timeouts in a row.
+APNS_PING_IDLE_SECONDS = env.float("APNS_PING_IDLE_SECONDS", default=60.0)
+APNS_PING_TIMEOUT = env.float("APNS_PING_TIMEOUT", default=5.0)
+APNS_TIMEOUTS_BEFORE_RECONNECT = env.int("APNS_TIMEOUTS_BEFORE_RECONNECT", default=3)
 
 # Delivery engine: fan-out, retries, concurrency limits, self-built channel, receipts, SMS.
 PUSHDECK_CHUNK_SIZE = env.int("PUSHDECK_CHUNK_SIZE", default=500)
@@ -344,6 +349,9 @@ METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
 # Upload limits, enforced while the request streams in: multiple push file, .txt target list.
 PUSHDECK_MULTIPLE_FILE_MAX_BYTES = env.int("PUSHDECK_MULTIPLE_FILE_MAX_BYTES", default=200 * 1024 * 1024)
 PUSHDECK_TARGET_FILE_MAX_BYTES = env.int("PUSHDECK_TARGET_FILE_MAX_BYTES", default=30 * 1024 * 1024)
+# ... certificates, .p8 keys and service accounts; template icon + image (+ a preview's sample CSV).
+PUSHDECK_CREDENTIAL_FILE_MAX_BYTES = env.int("PUSHDECK_CREDENTIAL_FILE_MAX_BYTES", default=1024 * 1024)
+PUSHDECK_TEMPLATE_UPLOAD_MAX_BYTES = env.int("PUSHDECK_TEMPLATE_UPLOAD_MAX_BYTES", default=8 * 1024 * 1024)
 
 # LOG_FORMAT=json writes one JSON object per line (for log shippers).
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")

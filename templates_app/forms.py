@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.utils.translation import gettext_lazy as _
+
+from console.validation import http_url_ok, text_ok
 
 from . import rendering
 from .images import ImageProfile, check_image
@@ -21,14 +22,15 @@ CSV_LINE_MAX_CHARS = 250
 PREVIEW_CSV_MAX_BYTES = 64 * 1024
 
 
+def no_control_characters(value: str) -> None:
+    """The one free-text rule (console.validation): line breaks and tabs, no other control characters."""
+    if value and not text_ok(value):
+        raise ValidationError(_("Control characters are not allowed here."), code="control")
+
+
 def _url_ok(value: str) -> bool:
     """A URL with placeholders is valid when a filled-in version of it is."""
-    sample = rendering.PLACEHOLDER_RE.sub("x", value)
-    try:
-        URLValidator(schemes=["http", "https"])(sample)
-    except ValidationError:
-        return False
-    return True
+    return http_url_ok(value, placeholders=rendering.PLACEHOLDER_RE)
 
 
 class TemplateForm(forms.Form):
@@ -38,14 +40,20 @@ class TemplateForm(forms.Form):
         validators=[template_name_validator],
         help_text=_("Letters, digits and underscores; the server API refers to the template by this name."),
     )
-    description = forms.CharField(label=_("Description"), max_length=200)
+    description = forms.CharField(label=_("Description"), max_length=200, validators=[no_control_characters])
     display_type = forms.ChoiceField(label=_("Display type"), choices=DisplayType.choices)
     display_style = forms.ChoiceField(label=_("Display style"), choices=DisplayStyle.choices)
     title = forms.CharField(
-        label=_("Title"), max_length=rendering.TITLE_MAX_CHARS, help_text=_("Write placeholders as #name#.")
+        label=_("Title"),
+        max_length=rendering.TITLE_MAX_CHARS,
+        help_text=_("Write placeholders as #name#."),
+        validators=[no_control_characters],
     )
     body = forms.CharField(
-        label=_("Body"), max_length=rendering.BODY_MAX_CHARS, widget=forms.Textarea(attrs={"rows": 4})
+        label=_("Body"),
+        max_length=rendering.BODY_MAX_CHARS,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        validators=[no_control_characters],
     )
     click_action = forms.ChoiceField(label=_("Action upon click"), choices=ClickAction.choices)
     url = forms.CharField(

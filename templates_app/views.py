@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core import signing
 from django.core.paginator import Paginator
@@ -14,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from campaigns.codes import PushError
 from console.models import App, Perm
 from console.permissions import app_permission
+from console.uploads import too_large, too_large_message, upload_limit
 
 from . import selectors, services
 from .forms import PREVIEW_CSV_MAX_BYTES, PreviewForm, TemplateForm, TemplateSearchForm
@@ -65,10 +67,17 @@ def template_list(request: HttpRequest, app: App) -> HttpResponse:
     return render(request, "templates_app/template_list.html", context)
 
 
+def _template_upload_limit() -> int:
+    return settings.PUSHDECK_TEMPLATE_UPLOAD_MAX_BYTES
+
+
 @app_permission(Perm.EDIT_TEMPLATES)
+@upload_limit(_template_upload_limit)
 @require_http_methods(["GET", "POST"])
 def template_create(request: HttpRequest, app: App) -> HttpResponse:
     form = TemplateForm(request.POST or None, request.FILES or None, app=app)
+    if too_large(request):
+        form.add_error(None, too_large_message(request))
     if request.method == "POST" and form.is_valid():
         try:
             template = services.template_create(app=app, actor=request.user, request=request, **form.cleaned_data)
@@ -101,12 +110,15 @@ def template_detail(request: HttpRequest, app: App, template_id: int) -> HttpRes
 
 
 @app_permission(Perm.EDIT_TEMPLATES)
+@upload_limit(_template_upload_limit)
 @require_http_methods(["GET", "POST"])
 def template_edit(request: HttpRequest, app: App, template_id: int) -> HttpResponse:
     template = selectors.template_get(app=app, template_id=template_id)
     version = template.current_version
     initial = {"name": template.name, **{k: getattr(version, k) for k in services.VERSION_FIELDS}} if version else {}
     form = TemplateForm(request.POST or None, request.FILES or None, app=app, template=template, initial=initial)
+    if too_large(request):
+        form.add_error(None, too_large_message(request))
     if request.method == "POST" and form.is_valid():
         new = services.template_update(template=template, actor=request.user, request=request, **form.cleaned_data)
         messages.success(request, _("Saved as version %(number)s.") % {"number": new.number})
@@ -115,9 +127,12 @@ def template_edit(request: HttpRequest, app: App, template_id: int) -> HttpRespo
 
 
 @app_permission(Perm.EDIT_TEMPLATES)
+@upload_limit(_template_upload_limit)
 @require_POST
 def template_preview_view(request: HttpRequest, app: App) -> HttpResponse:
     form = PreviewForm(request.POST, request.FILES)
+    if too_large(request):
+        form.add_error(None, too_large_message(request))
     if not form.is_valid():
         return render(request, "templates_app/_preview.html", {"app": app, "form": form, "errors": form.errors})
     data = dict(form.cleaned_data)

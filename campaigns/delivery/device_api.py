@@ -36,7 +36,7 @@ from campaigns.models import (
     Tag,
     UserBinding,
 )
-from console.apisign import HEADER_DEVICE_ID, signed_api
+from console.apisign import HEADER_DEVICE_ID, api_response, signed_api
 from console.models import App, Vendor
 from console.security.api import RateLimited
 from console.security.counters import window_hit
@@ -392,14 +392,33 @@ def report_receipt(request: HttpRequest, *, app: App, data: dict):
     return {"counted": receipt_report(app=app, data=data)}
 
 
+class PollTicket:
+    """An authenticated, valid poll: what the waiting part needs."""
+
+    def __init__(self, device: Device, wait: float):
+        self.device, self.wait = device, wait
+
+
 @device_api()
-def poll(request: HttpRequest, *, app: App, data: dict):
-    """Self-built channel long-poll: waits up to `wait` seconds (bounded) for messages."""
+def poll_prepare(request: HttpRequest, *, app: App, data: dict):
+    """Everything of a poll but the wait: signature, limits, device, `wait`. A PollTicket or a refusal."""
     device = _device(app, data)
     wait = data.get("wait", 20)
     if not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0:
         raise PushError(ApiCode.INVALID_PARAM, "wait is a number of seconds", field="wait")
-    return {"messages": selfbuilt.device_poll(device=device, wait=float(wait))}
+    return PollTicket(device, float(wait))
+
+
+def poll(request: HttpRequest):
+    """Self-built channel long-poll on a sync server: waits up to `wait` seconds (bounded) for messages.
+    Under the ASGI server the same path is served by campaigns.delivery.longpoll, holding no thread."""
+    ticket = poll_prepare(request)
+    if not isinstance(ticket, PollTicket):
+        return ticket
+    return api_response(ApiCode.SUCCESS, messages=selfbuilt.device_poll(device=ticket.device, wait=ticket.wait))
+
+
+poll.csrf_exempt = True
 
 
 @device_api()

@@ -40,7 +40,7 @@ from console.health import credential_refused, credential_worked
 
 from . import status
 from .channels import ChannelPlan, get_gateway, ios_send_block_reason
-from .limits import slots
+from .limits import SlotsBusy, app_slot, channel_slot
 
 logger = logging.getLogger(__name__)
 
@@ -220,17 +220,19 @@ def chunk_deliver(
         _cancel(task, message_ids=message_ids, message_id=message_id, device_ids=device_ids, delivery_ids=delivery_ids)
         return ChunkRetry()
     plan = ChannelPlan(app)
-    if delivery_ids is None:
-        if device_range is not None and message_id is not None:
-            device_ids = _range_devices(task, message_id, device_range, resolved_at)
-        deliveries = _create_deliveries(
-            app, task, plan, message_ids=message_ids, message_id=message_id, device_ids=device_ids, now=now
-        )
-    else:
-        deliveries = _open_deliveries(
-            Delivery.objects.filter(pk__any=delivery_ids, state=MessageState.QUEUED), messages={}, devices={}
-        )
-    retry = _send(app, plan, deliveries, final_attempt=final_attempt, now=now)
+    # The app's slot before any row is built: a chunk that has to wait costs nothing but a requeue.
+    with app_slot(app.pk):
+        if delivery_ids is None:
+            if device_range is not None and message_id is not None:
+                device_ids = _range_devices(task, message_id, device_range, resolved_at)
+            deliveries = _create_deliveries(
+                app, task, plan, message_ids=message_ids, message_id=message_id, device_ids=device_ids, now=now
+            )
+        else:
+            deliveries = _open_deliveries(
+                Delivery.objects.filter(pk__any=delivery_ids, state=MessageState.QUEUED), messages={}, devices={}
+            )
+        retry = _send(app, plan, deliveries, final_attempt=final_attempt, now=now)
     status.task_maybe_finish(task_id)
     return retry
 
@@ -489,7 +491,8 @@ def _send(app, plan: ChannelPlan, deliveries: list[OpenDelivery], *, final_attem
             groups[(d.channel, device.package_name or app.android_package)].append(d)
     status.deliveries_record(skipped, now=now)
     status.deliveries_wait(waiting, now=now)
-    for (channel, package), group in groups.items():
+    pending = list(groups.items())
+    for i, ((channel, package), group) in enumerate(pending):
         try:
             gateway = get_gateway(app, channel, package)
         except Exception as exc:  # no credential, unreadable or expired one: fail clearly, keep the worker
@@ -501,8 +504,13 @@ def _send(app, plan: ChannelPlan, deliveries: list[OpenDelivery], *, final_attem
             )
             continue
         # The factory owns the gateway and keeps its connections open for the next chunk.
-        with slots(app.pk, channel):
-            _send_group(gateway, app, group, retry, final_attempt=final_attempt)
+        try:
+            with channel_slot(app.pk, channel):
+                _send_group(gateway, app, group, retry, final_attempt=final_attempt)
+        except SlotsBusy as busy:
+            # The rows exist: the retry sends these deliveries, it does not build the chunk again.
+            unsent = [d.pk for _, rest in pending[i:] for d in rest] + retry.delivery_ids
+            raise SlotsBusy(busy.key, delivery_ids=unsent) from None
     return retry
 
 

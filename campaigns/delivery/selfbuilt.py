@@ -1,14 +1,19 @@
 """The self-built channel: devices long-poll for their waiting messages and ack them.
 
-A device is online while it holds a poll. A message for an offline device waits
-(status 0) and goes out at its next poll, until it expires.
+A device is online while it keeps polling: a poll marks it seen (a write at most once a
+minute per device, none per idle poll) and the expiry sweep marks devices offline that have
+not polled for a while. A message for an offline device waits (status 0) and goes out at
+its next poll, until it expires. A waiting poll sleeps on a wake-up (campaigns.delivery.wakeup),
+published when a message for its device starts waiting.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime, timedelta
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
@@ -17,6 +22,9 @@ from campaigns.codes import PushStatus
 from campaigns.models import Channel, Delivery, Device, Message, MessageState, TargetType
 
 from . import status
+from .wakeup import Waiter, hub
+
+SEEN_EVERY = timedelta(seconds=60)
 
 
 def _waiting(device: Device, now: datetime):
@@ -52,19 +60,76 @@ def _as_json(delivery: Delivery) -> dict:
     }
 
 
+def _mark_seen(device: Device, now: datetime) -> None:
+    """Online and seen: one UPDATE when the device was offline or last seen over a minute ago."""
+    Device.objects.filter(pk=device.pk).filter(
+        Q(online=False) | Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - SEEN_EVERY)
+    ).update(online=True, last_seen_at=now, last_active_at=now)
+
+
+def _fetch(device: Device, limit: int) -> list[dict]:
+    return [_as_json(d) for d in _waiting(device, timezone.now())[:limit]]
+
+
+def _first_look(device: Device, limit: int) -> list[dict]:
+    """What waits for the device now; then it is seen (and online) while it waits."""
+    found = _fetch(device, limit)
+    _mark_seen(device, timezone.now())
+    return found
+
+
+def _bounded(wait: float) -> float:
+    return max(0.0, min(wait, settings.PUSHDECK_POLL_MAX_WAIT))
+
+
 def device_poll(*, device: Device, wait: float, limit: int = 100) -> list[dict]:
-    """Hold the device online up to `wait` seconds until it has waiting messages; return them."""
-    wait = max(0.0, min(wait, settings.PUSHDECK_POLL_MAX_WAIT))
-    deadline = time.monotonic() + wait
-    Device.objects.filter(pk=device.pk).update(online=True, last_seen_at=timezone.now(), last_active_at=timezone.now())
+    """Hold the poll up to `wait` seconds until the device has waiting messages; return them."""
+    deadline = time.monotonic() + _bounded(wait)
+    waiter = Waiter()
+    live = hub.register(device.pk, waiter)
+    look = _first_look
     try:
         while True:
-            found = list(_waiting(device, timezone.now())[:limit])
-            if found or time.monotonic() >= deadline:
-                return [_as_json(d) for d in found]
-            time.sleep(settings.PUSHDECK_POLL_INTERVAL)
+            found, look = look(device, limit), _fetch
+            remaining = deadline - time.monotonic()
+            if found or remaining <= 0:
+                return found
+            waiter.event.wait(remaining if live else min(remaining, settings.PUSHDECK_POLL_INTERVAL))
+            waiter.event.clear()
     finally:
-        Device.objects.filter(pk=device.pk).update(online=False, last_seen_at=timezone.now())
+        hub.unregister(device.pk, waiter)
+
+
+async def device_poll_async(*, device: Device, wait: float, limit: int = 100) -> list[dict]:
+    """The same for an async server: a waiting poll holds no thread and runs no query."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _bounded(wait)
+    in_pool = sync_to_async(thread_sensitive=False)
+    live = await loop.run_in_executor(None, hub._ensure)
+    waiter = Waiter(loop)
+    hub.register(device.pk, waiter)
+    look = _first_look
+    try:
+        while True:
+            found, look = await in_pool(look)(device, limit), _fetch
+            remaining = deadline - loop.time()
+            if found or remaining <= 0:
+                return found
+            try:
+                timeout = remaining if live else min(remaining, settings.PUSHDECK_POLL_INTERVAL)
+                await asyncio.wait_for(waiter.event.wait(), timeout)
+            except TimeoutError:
+                pass
+            waiter.event.clear()
+    finally:
+        hub.unregister(device.pk, waiter)
+
+
+def devices_offline(*, now: datetime | None = None) -> int:
+    """Devices that stopped polling (no poll for the longest wait plus two minutes) go offline."""
+    now = now or timezone.now()
+    quiet = now - timedelta(seconds=settings.PUSHDECK_POLL_MAX_WAIT) - 2 * SEEN_EVERY
+    return Device.objects.filter(online=True, last_seen_at__lt=quiet).update(online=False)
 
 
 def device_ack(*, device: Device, push_ids: list[str], now: datetime | None = None) -> int:
@@ -100,6 +165,7 @@ def messages_for_new_binding(*, app_id: int, user_id: str, now: datetime | None 
 def expire_due(*, now: datetime | None = None, limit: int = 5000) -> int:
     """Open deliveries and messages past their valid period become EXPIRED (final)."""
     now = now or timezone.now()
+    devices_offline(now=now)
     open_states = [MessageState.QUEUED, MessageState.WAITING]
     # A send in flight is left to its worker; one stuck long after (its chunk lost) is closed too,
     # so every message ends with a final status.

@@ -38,6 +38,8 @@ from campaigns.rollups import rollup_add
 from campaigns.taskcounts import task_channel_add
 from console import metrics
 
+from .wakeup import publish_after_commit
+
 logger = logging.getLogger(__name__)
 
 OPEN_STATES = [s for s in MessageState if s not in FINAL_STATES]
@@ -467,6 +469,7 @@ def deliveries_wait(delivery_ids: Sequence[int], *, reason: str = "", now: datet
             d.status = PushStatus.DEVICE_NOT_ONLINE
             d.updated_at = now
         _bulk_set(Delivery, rows, ["state", "status", "updated_at"])
+        publish_after_commit(d.device_id for d in rows)
         StatusEvent.objects.bulk_create(
             StatusEvent(
                 message_id=d.message_id,

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from . import dispatch, receipts, selfbuilt, sms
-from .limits import SlotsBusy, receipt_slot
+from .limits import SlotsBusy, receipt_slot, slot_backoff
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ def deliver_chunk(
     delivery_ids: list[int] | None = None,
     device_range: list[int] | None = None,
     resolved_at: str | None = None,
+    slot_waits: int = 0,
 ) -> int:
     """Send one chunk; transient failures come back later with backoff (Retry-After honoured).
 
@@ -80,10 +81,14 @@ def deliver_chunk(
         kwargs.update(device_range=device_range, resolved_at=resolved_at)
     try:
         retry = dispatch.chunk_deliver(**kwargs, final_attempt=self.request.retries >= self.max_retries)
-    except SlotsBusy:
-        # The app or channel is at its limit: give the worker to someone else for now.
+    except SlotsBusy as busy:
+        # The app or channel is at its limit: give the worker to someone else for now, and come
+        # back later each time it is still busy (exponential backoff, not a queue churning every second).
+        again = {"task_id": task_id, "delivery_ids": busy.delivery_ids} if busy.delivery_ids is not None else kwargs
         deliver_chunk.apply_async(
-            kwargs=kwargs, countdown=settings.PUSHDECK_SLOT_RETRY_SECONDS, retries=self.request.retries
+            kwargs={**again, "slot_waits": slot_waits + 1},
+            countdown=slot_backoff(slot_waits),
+            retries=self.request.retries,
         )
         return 0
     if retry.delivery_ids:

@@ -101,6 +101,11 @@ def _app(call: Call, p: Params, perm: str) -> App:
     if app is None or perm not in user_perms(call.user, app):
         # The same answer whether the app exists or not: outsiders learn nothing.
         raise EmasError("Forbidden", f"This AccessKey may not do this in the app with AppKey {key}.", 403)
+    if call.request is not None:
+        # The app's allowed source addresses and calls per minute, as at every door.
+        from console.acs.door import guard_app
+
+        guard_app(call, app)
     return app
 
 
@@ -202,6 +207,21 @@ def _open(order: Order, p: Params, *, open_type_key: str, url_key: str, activity
     order.activity = activity
 
 
+def _android_remind(order: Order, p: Params) -> None:
+    """AndroidRemind + AndroidPopup*: EMAS turns an offline message into a vendor notification.
+    Pushdeck sends notifications through the vendor channels already and pass-through messages
+    through its own channel only, so it accepts them on a notification that they repeat."""
+    remind = p.bool("AndroidRemind", default=False)
+    if remind and not order.notice:
+        raise unsupported(["AndroidRemind"], "a pass-through message is not turned into a vendor notification")
+    for key, same in (("AndroidPopupTitle", order.title), ("AndroidPopupBody", order.body)):
+        value = p.str(key)
+        if value and value != same:
+            raise unsupported([key], "the vendor channels show the notification itself; give the same text")
+    if p.has("AndroidPopupActivity"):
+        raise unsupported(["AndroidPopupActivity"], "the vendor channels open the app or AndroidActivity")
+
+
 def _ios_options(order: Order, p: Params, *, prefix: str = "iOS") -> None:
     badge = p.int(f"{prefix}Badge")
     if badge is not None:
@@ -256,14 +276,16 @@ def _spec(order: Order, now: datetime) -> services.SendSpec:
         spec = services.SendSpec(push_type=PushType.SIMPLE, target_type=TargetType.DEVICE)
         spec.targets = [(device_id, rules.new_customer_msg_id()) for device_id in order.values]
         spec.target_limit = MAX_TARGETS
+    # Pushes to accounts, aliases, a tag or everyone are broadcasts, listed with the console's in
+    # the task list; pushes to devices are simple pushes, one message per device.
     elif order.target in GROUP_TARGETS:
-        spec = services.SendSpec(push_type=PushType.SIMPLE, target_type=GROUP_TARGETS[order.target])
+        spec = services.SendSpec(push_type=PushType.BROADCAST, target_type=GROUP_TARGETS[order.target], literal=True)
         spec.target_values = order.values
     elif order.target == "TAG":
-        spec = services.SendSpec(push_type=PushType.SIMPLE, target_type=TargetType.TAG)
+        spec = services.SendSpec(push_type=PushType.BROADCAST, target_type=TargetType.TAG, literal=True)
         spec.tag_expression = order.tag_expression
     else:  # ALL
-        spec = services.SendSpec(push_type=PushType.SIMPLE, target_type=TargetType.ALL)
+        spec = services.SendSpec(push_type=PushType.BROADCAST, target_type=TargetType.ALL, literal=True)
     spec.platform = order.platform
     spec.name = order.name[:200]
     spec.title, spec.body = order.title, order.body
@@ -320,6 +342,7 @@ def _push_order(app: App, p: Params) -> Order:
     _times(order, p, push_time="PushTime", expire_time="ExpireTime", store_offline="StoreOffline")
     if order.platform != Platform.IOS:
         _open(order, p, open_type_key="AndroidOpenType", url_key="AndroidOpenUrl", activity_key="AndroidActivity")
+    _android_remind(order, p)
     _merge_extras(order, p.json_map("AndroidExtParameters"), "AndroidExtParameters")
     if order.platform != Platform.ANDROID:
         _ios_options(order, p)

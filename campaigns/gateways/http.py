@@ -179,6 +179,9 @@ class _H2Protocol(asyncio.Protocol):
         self.close_reason = ""
         self.ready = self.loop.create_future()
         self._flush_scheduled = False
+        self.last_received = self.loop.time()
+        self.timeouts = 0  # streams that timed out in a row (an answer resets it)
+        self.pings: dict[bytes, asyncio.Future] = {}
 
     # transport callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -191,6 +194,7 @@ class _H2Protocol(asyncio.Protocol):
         self._flush()
 
     def data_received(self, data: bytes) -> None:
+        self.last_received = self.loop.time()
         try:
             events = self.conn.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -223,6 +227,7 @@ class _H2Protocol(asyncio.Protocol):
         elif isinstance(event, h2.events.StreamEnded):
             stream = self.streams.pop(event.stream_id, None)
             if stream is not None:
+                self.timeouts = 0
                 self._release()
                 if not stream.future.done():
                     stream.future.set_result(H2Response(stream.status, stream.headers, bytes(stream.body)))
@@ -242,6 +247,10 @@ class _H2Protocol(asyncio.Protocol):
                 self._set_limit(self.conn.remote_settings.max_concurrent_streams)
             if not self.ready.done():
                 self.ready.set_result(True)
+        elif isinstance(event, h2.events.PingAckReceived):
+            waiter = self.pings.pop(event.ping_data, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(True)
         elif isinstance(event, h2.events.WindowUpdated):
             waiters, self.window_waiters = self.window_waiters, []
             for waiter in waiters:
@@ -265,6 +274,45 @@ class _H2Protocol(asyncio.Protocol):
     def _release(self) -> None:
         self.active -= 1
         self._wake_slots()
+        if self.closed and not self.streams and self.transport is not None and not self.transport.is_closing():
+            self.transport.close()  # a retired connection goes once its last stream is done
+
+    def retire(self, reason: str) -> None:
+        """No new stream on this connection (the next request opens another); it closes when the
+        streams still on it are done."""
+        self.closed = True
+        self.close_reason = self.close_reason or reason
+        if not self.streams and self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def abandon(self, stream_id: int) -> None:
+        """A stream we stopped waiting for (timeout): RST_STREAM(CANCEL) so the server drops it, and
+        its slot is free at once."""
+        if self.streams.pop(stream_id, None) is None:
+            return
+        self._release()
+        try:
+            self.conn.reset_stream(stream_id, error_code=h2.errors.ErrorCodes.CANCEL)
+        except (h2.exceptions.ProtocolError, h2.exceptions.StreamClosedError):
+            pass
+        self._flush()
+
+    async def ping(self, timeout: float) -> bool:
+        """PING the server; False when no ACK came within `timeout` (a silently dropped connection)."""
+        if self.closed:
+            return False
+        data = secrets.token_bytes(8)
+        waiter = self.loop.create_future()
+        self.pings[data] = waiter
+        try:
+            self.conn.ping(data)
+            self._flush()
+            async with asyncio.timeout(timeout):
+                return await waiter
+        except (TimeoutError, h2.exceptions.ProtocolError):
+            return False
+        finally:
+            self.pings.pop(data, None)
 
     def _wake_slots(self) -> None:
         while self.slot_waiters and self.active < self.limit:
@@ -313,7 +361,17 @@ class _H2Protocol(asyncio.Protocol):
         else:
             waiter = self.loop.create_future()
             self.slot_waiters.append(waiter)
-            await waiter
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                    self._release()  # the slot was handed to us as we gave up
+                else:
+                    try:
+                        self.slot_waiters.remove(waiter)
+                    except ValueError:
+                        pass
+                raise
         if self.closed:
             self._release()
             raise StreamFailed(self.close_reason, sent=False)
@@ -334,7 +392,13 @@ class _H2Protocol(asyncio.Protocol):
             chunk, view = view[:window], view[window:]
             self.conn.send_data(stream_id, bytes(chunk), end_stream=not view)
         self._schedule_flush()
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # Timed out: reset the stream so it stops holding a slot here and work at the server.
+            self.timeouts += 1
+            self.abandon(stream_id)
+            raise
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -364,7 +428,15 @@ class H2Connection:
     async def _connected(self) -> _H2Protocol:
         protocol = self._protocol
         if protocol is not None and not protocol.closed and protocol.loop is asyncio.get_running_loop():
-            return protocol
+            idle = protocol.loop.time() - protocol.last_received
+            if protocol.active or idle < settings.APNS_PING_IDLE_SECONDS:
+                return protocol
+            # Idle for a while: PING before use, so a connection dropped silently (a NAT, a load
+            # balancer) is replaced now instead of timing out every request sent on it.
+            if await protocol.ping(min(self.timeout, settings.APNS_PING_TIMEOUT)):
+                return protocol
+            logger.warning("HTTP/2 connection to %s did not answer a PING: replaced", self.host)
+            protocol.retire("no PING answer")
         if self._connecting is None:
             self._connecting = asyncio.ensure_future(self._connect())
         try:
@@ -414,6 +486,13 @@ class H2Connection:
             except StreamFailed as exc:
                 if exc.sent or attempt:
                     raise
+            except TimeoutError:
+                if protocol.timeouts >= settings.APNS_TIMEOUTS_BEFORE_RECONNECT and not protocol.closed:
+                    logger.warning(
+                        "HTTP/2 connection to %s: %d timeouts in a row, replaced", self.host, protocol.timeouts
+                    )
+                    protocol.retire("repeated timeouts")
+                raise
         raise StreamFailed("unreachable", sent=False)
 
     def close(self) -> None:

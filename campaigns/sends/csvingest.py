@@ -35,6 +35,7 @@ from django.db import connection, models, transaction
 from django.utils.translation import gettext as _
 
 from campaigns.models import PushTask, SendUpload, SendUploadRow
+from console.validation import http_url_ok, target_id_ok
 from templates_app.models import TemplateVersion
 from templates_app.rendering import PLACEHOLDER_RE, check_lengths, substitute
 
@@ -134,6 +135,8 @@ def check_line(line_no: int, text: str, tpl: Template) -> Row | str:
     target_id = parts[0].strip()
     if not target_id:
         return _("targetId is missing")
+    if not target_id_ok(target_id):
+        return _("targetId has characters that are not allowed")
     if len(parts) < 2 or not parts[1].strip():
         return _("customerMsgId is missing")
     cmid = parts[1].strip()
@@ -167,6 +170,8 @@ def check_line(line_no: int, text: str, tpl: Template) -> Row | str:
         url = tpl.url_fmt.format_map(values) if tpl.url else ""
     else:
         title, body, url = substitute(tpl.title, values), substitute(tpl.body, values), substitute(tpl.url, values)
+    if url and not http_url_ok(url):
+        return _("the click URL is not an http:// or https:// URL")
     if len(title) > 50 or len(body) > 200 or len(url) > 1000:
         problems = check_lengths(title=title, body=body, url=url, platform=tpl.platform)
         if problems:

@@ -149,6 +149,10 @@ class SendForm(forms.Form):
                 target = "send_at"
             elif error.code == ApiCode.INVALID_PARAM and "customer message id" in error.message:
                 target = "customer_msg_id"
+            elif error.code == ApiCode.INVALID_PARAM and "click URL" in error.message:
+                target = "url"
+            elif error.code == ApiCode.INVALID_PARAM and "target id" in error.message:
+                target = "targets"
             self.add_error(target if target in self.fields else None, push_error_text(error))
         return data
 
@@ -206,6 +210,7 @@ class SimpleSendForm(SendForm, ContentMixin):
             spec.url = data.get("url", "")
             if not spec.url:
                 raise PushError(ApiCode.INVALID_PARAM, "Open web URL needs a URL")
+            rules.check_url(spec.url)
         else:
             spec.activity = data.get("url", "")
         return spec

@@ -158,6 +158,82 @@ SUMMARIES = {
 }
 
 
+TEMPLATE_FIELDS = {
+    "templateName": {
+        "type": "string",
+        "maxLength": 200,
+        "description": "Letters, digits, underscore; unique per app (3036-3038)",
+    },
+    "templateDesc": {"type": "string", "maxLength": 200, "description": "3041 when invalid"},
+    "title": {"type": "string", "maxLength": 200, "description": "3040 when invalid"},
+    "content": {"type": "string", "maxLength": 200, "description": "3039 when invalid"},
+    "pushAction": {"type": "integer", "enum": [0, 1], "default": 1, "description": "0 web URL, 1 activity"},
+    "uri": {"type": "string", "description": "3042 when invalid"},
+    "activity": {"type": "string"},
+    "displayType": {"type": "string", "enum": ["notification", "silent"]},
+    "displayStyle": {"type": "string", "enum": ["default", "big_text", "rich"]},
+    "iconUrl": {"type": "string"},
+    "imageUrl": {"type": "string"},
+}
+TEMPLATE_BODIES = {
+    "create": (
+        "Create a template (3036-3042 name its broken rule)",
+        {"required": ["templateName", "title", "content"], "properties": TEMPLATE_FIELDS},
+    ),
+    "list": (
+        "Templates newest first, a page at a time",
+        {
+            "properties": {
+                "page": {"type": "integer", "minimum": 1, "default": 1},
+                "pageSize": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                "keyword": {"type": "string"},
+            }
+        },
+    ),
+    "get": (
+        "One template by name (3022 when none)",
+        {"required": ["templateName"], "properties": {"templateName": {"type": "string"}}},
+    ),
+    "delete": (
+        "Delete a template; refused (3028) while an unfinished send uses it",
+        {"required": ["templateName"], "properties": {"templateName": {"type": "string"}}},
+    ),
+}
+
+
+def _server_op(operation_id: str, summary: str, body: dict, params: list, result: dict) -> dict:
+    return {
+        "post": {
+            "operationId": operation_id,
+            "summary": summary,
+            "parameters": params,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", **body}}}},
+            "responses": {
+                "200": {"description": "resultCode 100", "content": {"application/json": {"schema": result}}},
+                "400": {"description": "A SPEC failure code", "content": {"application/json": {"schema": result}}},
+                "401": {"description": "-1 SIGNATURE_MISMATCH (also an unsigned call)"},
+                "403": {"description": "3032 REST_API_SWITCH_NOT_OPEN, or a source address outside the allowlist"},
+            },
+        }
+    }
+
+
+def _refusals(result: dict) -> dict:
+    """The answers every signed endpoint really gives besides its own: all JSON with a resultCode."""
+    body = {"application/json": {"schema": result}}
+    return {
+        "404": {"description": "3007 APPID_WRONG: unknown app key (an unknown path answers 3028)", "content": body},
+        "405": {"description": "3028: use POST", "content": body},
+        "413": {"description": "3028: the body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE", "content": body},
+        "429": {
+            "description": "3028: more calls this minute than the app's limit",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
+            "content": body,
+        },
+        "500": {"description": "9000 SYSTEM_ERROR", "content": body},
+    }
+
+
 def document() -> dict:
     result = {
         "type": "object",
@@ -209,13 +285,25 @@ def document() -> dict:
                     "400": {"description": "A SPEC failure code", "content": {"application/json": {"schema": result}}},
                     "401": {"description": "-1 SIGNATURE_MISMATCH"},
                     "403": {"description": "3032 REST_API_SWITCH_NOT_OPEN"},
-                    "429": {"description": "TOO_MANY_REQUESTS (per-app limit per minute); see Retry-After"},
                 },
             }
         }
     from campaigns.delivery.openapi_client import client_paths
 
+    for op, (summary, body) in TEMPLATE_BODIES.items():
+        paths[f"/api/v1/templates/{op}"] = _server_op(f"template_{op}", summary, body, params, result)
+    paths["/api/v1/ping"] = _server_op(
+        "ping", "A correctly signed call answers the app key: test your signing", {"properties": {}}, params, result
+    )
     paths.update(client_paths())
+    for path, methods in paths.items():
+        scheme = "clientSignature" if path.startswith("/api/v1/client/") else "serverSignature"
+        for op in methods.values():
+            op["security"] = [{scheme: []}]
+            for code, answer in _refusals(result).items():
+                known = op["responses"].setdefault(code, answer)
+                for key, value in answer.items():
+                    known.setdefault(key, value)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -225,12 +313,27 @@ def document() -> dict:
         },
         "paths": paths,
         "components": {
+            "securitySchemes": {
+                "serverSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": HEADER_SIGNATURE,
+                    "description": _SIGNATURE_DOC,
+                },
+                "clientSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": HEADER_SIGNATURE,
+                    "description": "HMAC-SHA256 of the same signed string under the AppSecret (first device/report) "
+                    "or the device's deviceSecret, encoded as the server signature.",
+                },
+            },
             "schemas": {
                 "ResultCode": {
                     "type": "integer",
                     "enum": [int(c) for c in ApiCode],
                     "description": ", ".join(f"{int(c)} {c.name}" for c in ApiCode),
                 }
-            }
+            },
         },
     }

@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 
 from campaigns.codes import ApiCode, PushError
 from campaigns.models import Message
+from console.validation import http_url_ok, name_ok, target_id_ok, text_ok
 
 EXPIRE_DEFAULT_SECONDS = 180
 EXPIRE_MAX_SECONDS = 72 * 3600  # offline storage up to 72 h
@@ -101,10 +102,33 @@ def customer_msg_ids_taken(app, ids: list[str]) -> list[str]:
     return list(Message.objects.filter(app=app, customer_msg_id__in=ids).values_list("customer_msg_id", flat=True))
 
 
+def check_url(url: str, what: str = "the click URL") -> str:
+    """The one URL rule (console.validation): http or https only, whatever door the send came by."""
+    if url and not http_url_ok(url):
+        raise PushError(ApiCode.INVALID_PARAM, f"{what} must be an http:// or https:// URL")
+    return url
+
+
+def check_texts(*, name: str, title: str, body: str) -> None:
+    """The one name rule and the one free-text rule (console.validation): no control characters."""
+    if name and not name_ok(name):
+        raise PushError(ApiCode.INVALID_PARAM, "the task name has control characters")
+    if not text_ok(title or "") or not text_ok(body or ""):
+        raise PushError(ApiCode.INVALID_PARAM, "the title or body has control characters")
+
+
+def check_target_ids(targets) -> None:
+    """The one target id rule: 1-128 printable characters, no markup characters."""
+    for target in targets:
+        if not target_id_ok(target):
+            raise PushError(ApiCode.INVALID_PARAM, "a target id has characters that are not allowed")
+
+
 def check_single_targets(targets: list[str], *, limit: int = SINGLE_PUSH_MAX_TARGETS) -> list[str]:
     targets = [t.strip() for t in targets if t and t.strip()]
     if not targets:
         raise PushError(ApiCode.TOKEN_OR_USERID_NULL, "give at least one target id")
+    check_target_ids(targets)
     if len(targets) > limit:
         raise PushError(ApiCode.SINGLE_PUSH_TARGET_TOO_MUCH, f"at most {limit} targets")
     if len(set(targets)) != len(targets):

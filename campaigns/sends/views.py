@@ -18,10 +18,10 @@ from campaigns.models import UPLOAD_WORKING, PushTask, PushType, SendUpload, Tas
 from campaigns.payloads import preview as payload_preview
 from console.models import App, Perm
 from console.permissions import app_permission
+from console.uploads import limit_uploads
 
 from . import forms, rules, services
 from .openapi import document
-from .uploads import limit_uploads
 
 FORMS = {
     "simple": (forms.SimpleSendForm, gettext_lazy("Simple push")),

@@ -27,9 +27,10 @@ logger = logging.getLogger(__name__)
 class DoorError(Exception):
     """A refusal the SDKs read: HTTP `status`, JSON {RequestId, Code, Message}."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, *, headers: dict | None = None):
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
 
 
 def missing(name: str) -> DoorError:
@@ -152,16 +153,33 @@ def app_for(call: Call, app: App | None, perm: str) -> App:
     """The app when the key's user holds `perm` in it; Forbidden otherwise (also for an unknown app)."""
     user = call.user
     if app is not None:
-        if user.is_superuser:
-            return app
         membership = Membership.objects.filter(user=user, app=app).first()
-        if membership is not None and perm in ROLE_PERMS.get(membership.role, frozenset()):
+        if user.is_superuser or (membership is not None and perm in ROLE_PERMS.get(membership.role, frozenset())):
+            guard_app(call, app)
             return app
     raise DoorError(
         403,
         "Forbidden",
         f"User {user.get_username()} is not allowed to {Perm(perm).name.lower()} in this app.",
     )
+
+
+def guard_app(call: Call, app: App) -> None:
+    """The app's own guards of its signed APIs hold at this door too: its allowed source
+    addresses (403 Forbidden.SourceAddress) and its calls per minute (429 Throttling.User)."""
+    from console.models import KeyConfig
+    from console.security.api import AddressRefused, RateLimited, check_rate, check_source
+
+    keys = KeyConfig.objects.filter(app=app).only("ip_allowlist").first()
+    try:
+        check_source(call.request, keys.ip_allowlist if keys else "")
+        check_rate(app=app)
+    except AddressRefused as refused:
+        raise DoorError(403, "Forbidden.SourceAddress", refused.message) from None
+    except RateLimited as limited:
+        raise DoorError(
+            429, "Throttling.User", limited.message, headers={"Retry-After": str(limited.retry_after)}
+        ) from None
 
 
 def json_response(status: int, body: dict) -> HttpResponse:
@@ -171,7 +189,10 @@ def json_response(status: int, body: dict) -> HttpResponse:
 
 
 def error_response(error: DoorError, request_id: str) -> HttpResponse:
-    return json_response(error.status, {"RequestId": request_id, "Code": error.code, "Message": error.message})
+    response = json_response(error.status, {"RequestId": request_id, "Code": error.code, "Message": error.message})
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
 
 
 def check_date(date: datetime | None, *, now: datetime | None = None) -> None:

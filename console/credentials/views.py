@@ -28,6 +28,7 @@ from ..models import (
 )
 from ..permissions import app_permission
 from ..security.api import own_limit
+from ..uploads import too_large, too_large_message, upload_limit
 from . import services
 from .forms import (
     VENDOR_FIELDS,
@@ -41,6 +42,7 @@ from .forms import (
     ReceiptKeyRegenerateForm,
     VendorChannelForm,
 )
+from .masked import certificate_history, certificate_view, channel_view, fcm_view, token_view
 from .parsing import CredentialError, pem_public_key_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -70,7 +72,7 @@ def _vendor_rows(app: App, bound: dict | None = None) -> list[dict]:
                 {
                     "code": vendor,
                     "label": label,
-                    "channel": channel,
+                    "channel": channel_view(channel),
                     "masked": [
                         (lbl, crypto.mask(stored.get(name, ""))) for name, lbl in VENDOR_FIELDS[vendor]["secret"]
                     ],
@@ -89,16 +91,15 @@ def _push_config_page(request: HttpRequest, app: App, status: int = 200, **forms
         "app": app,
         "health": credential_health(app=app),
         "can_configure": can_configure,
-        "certificate": ApnsCertificate.objects.filter(app=app, is_active=True).first(),
-        "token": token,
-        "fcm": fcm,
+        # Masked view objects, never model instances: no template can reach a decrypted secret.
+        "certificate": certificate_view(ApnsCertificate.objects.filter(app=app, is_active=True).first()),
+        "token": token_view(token),
+        "fcm": fcm_view(fcm),
     }
     if can_configure:
         context.update(
             {
-                "history": ApnsCertificate.objects.filter(app=app).only(
-                    "topic", "environment", "serial", "not_after", "uploaded_at", "is_active", "fingerprint"
-                ),
+                "history": certificate_history(ApnsCertificate.objects.filter(app=app)),
                 "cert_form": forms.get("cert_form") or ApnsCertificateForm(app=app),
                 "token_form": forms.get("token_form")
                 or ApnsTokenKeyForm(
@@ -129,10 +130,17 @@ def push_config(request: HttpRequest, app: App) -> HttpResponse:
     return _push_config_page(request, app)
 
 
+def _credential_file_limit() -> int:
+    return settings.PUSHDECK_CREDENTIAL_FILE_MAX_BYTES
+
+
 @app_permission(Perm.CONFIGURE)
+@upload_limit(_credential_file_limit)
 @require_POST
 def apns_certificate_upload(request: HttpRequest, app: App) -> HttpResponse:
     form = ApnsCertificateForm(request.POST, request.FILES, app=app)
+    if too_large(request):
+        form.add_error(None, too_large_message(request))
     if not form.is_valid():
         return _push_config_page(request, app, status=400, cert_form=form)
     cert = services.apns_certificate_upload(
@@ -153,10 +161,13 @@ def apns_certificate_upload(request: HttpRequest, app: App) -> HttpResponse:
 
 
 @app_permission(Perm.CONFIGURE)
+@upload_limit(_credential_file_limit)
 @require_POST
 def apns_token_save(request: HttpRequest, app: App) -> HttpResponse:
     has_key = ApnsTokenKey.objects.filter(app=app, is_active=True).exists()
     form = ApnsTokenKeyForm(request.POST, request.FILES, has_key=has_key)
+    if too_large(request):
+        form.add_error(None, too_large_message(request))
     if not form.is_valid():
         return _push_config_page(request, app, status=400, token_form=form)
     data = form.cleaned_data
@@ -186,10 +197,13 @@ def apns_auth_set(request: HttpRequest, app: App) -> HttpResponse:
 
 
 @app_permission(Perm.CONFIGURE)
+@upload_limit(_credential_file_limit)
 @require_POST
 def fcm_save(request: HttpRequest, app: App) -> HttpResponse:
     fcm = FcmCredential.objects.filter(app=app).first()
     form = FcmForm(request.POST, request.FILES, has_account=bool(fcm and fcm.service_account))
+    if too_large(request):
+        form.add_error(None, too_large_message(request))
     if not form.is_valid():
         return _push_config_page(request, app, status=400, fcm_form=form)
     services.fcm_credential_save(

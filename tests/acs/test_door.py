@@ -83,3 +83,43 @@ def test_sdk_raises_its_usual_exception_and_nothing_is_sent(
 
 def test_a_second_version_finds_its_actions_beside_mpaas():
     assert ("2020-10-28", "PushSimple") in actions("2020-10-28")
+
+
+def test_the_same_signed_call_sent_twice_at_the_same_moment_pushes_once(app, marketer_key, live_server):
+    import threading
+    import uuid
+    from urllib.parse import urlencode, urlsplit
+
+    import httpx
+
+    from console.acs.signing import acs3_headers
+    from tests.acs.helpers import iso_now
+
+    params = {"AppId": app.app_key, "WorkspaceId": "default", "TaskName": "twice", "DeliveryType": "1"}
+    params.update({"Title": "t", "Content": "c", "TargetMsgkey": json.dumps({"d1": "twice-1"})})
+    body = urlencode(params).encode()
+    host = urlsplit(live_server.url).netloc
+    headers = acs3_headers(
+        access_key_id=marketer_key.access_key_id,
+        secret=marketer_key.secret,
+        action="PushSimple",
+        version="2020-10-28",
+        host=host,
+        body=body,
+        date=iso_now(),
+        nonce=uuid.uuid4().hex,
+    )
+    start, answers = threading.Barrier(2), []
+
+    def send():
+        start.wait()
+        answers.append(httpx.post(live_server.url + "/", content=body, headers=headers, timeout=20))
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = sorted((a.status_code, a.json().get("Code") or a.json().get("ResultCode")) for a in answers)
+    assert codes == [(200, "100"), (400, "SignatureNonceUsed")]
+    assert PushTask.objects.count() == 1 and Message.objects.count() == 1

@@ -75,3 +75,23 @@ def test_the_overview_shows_app_id_and_workspace_id(client_for, app, marketer):
     html = client_for(marketer).get(f"/apps/{app.app_key}/").content.decode()
     assert f'<code data-testid="mpaas-app-id">{app.app_key}</code>' in html
     assert '<code data-testid="mpaas-workspace-id">default</code>' in html
+
+
+def test_the_apps_allowlist_and_rate_limit_hold_at_the_door(client, app, marketer_key):
+    from console.models import KeyConfig
+    from console.security.models import ApiRateLimit
+
+    raw = RawClient(client, marketer_key)
+    params = {"AppId": app.app_key, "WorkspaceId": "default", "TaskName": "raw", "DeliveryType": "1"}
+    params.update({"Title": "t", "Content": "c"})
+    KeyConfig.objects.filter(app=app).update(ip_allowlist="10.0.0.0/8")
+    far = raw.post("PushSimple", {**params, "TargetMsgkey": json.dumps({"d1": "g-1"})})
+    assert (far.status_code, far.json()["Code"]) == (403, "Forbidden.SourceAddress")
+    assert PushTask.objects.count() == 0
+    KeyConfig.objects.filter(app=app).update(ip_allowlist="127.0.0.1")
+    ApiRateLimit.objects.create(app=app, per_minute=1)
+    first = raw.post("PushSimple", {**params, "TargetMsgkey": json.dumps({"d1": "g-2"})})
+    assert first.json()["ResultCode"] == "100"
+    second = raw.post("PushSimple", {**params, "TargetMsgkey": json.dumps({"d1": "g-3"})})
+    assert (second.status_code, second.json()["Code"]) == (429, "Throttling.User")
+    assert int(second["Retry-After"]) >= 1 and PushTask.objects.count() == 1

@@ -98,3 +98,28 @@ def test_unknown_api_path_answers_json(api, client):
 def test_a_missing_signature_is_unauthenticated(client):
     response = client.post("/api/v1/push/simple", data=b"{}", content_type="application/json")
     assert (response.status_code, response.json()["resultCode"]) == (401, -1)
+
+
+def test_the_openapi_document_covers_every_endpoint_with_its_real_refusals(client):
+    from django.urls import URLPattern, URLResolver
+
+    from console import api_urls
+
+    def walk(patterns, prefix="/api/v1/"):
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                yield from walk(entry.url_patterns, prefix + str(entry.pattern))
+            elif isinstance(entry, URLPattern) and entry.name not in ("api-openapi", "api-not-found"):
+                yield prefix + str(entry.pattern)
+
+    doc = client.get("/api/v1/openapi.json").json()
+    assert sorted(walk(api_urls.urlpatterns)) == sorted(doc["paths"])
+    assert set(doc["components"]["securitySchemes"]) == {"serverSignature", "clientSignature"}
+    for path, methods in doc["paths"].items():
+        op = methods["post"]
+        scheme = "clientSignature" if "/client/" in path else "serverSignature"
+        assert op["security"] == [{scheme: []}], path
+        for code in ("200", "401", "404", "413", "429"):
+            assert code in op["responses"], (path, code)
+        assert "Retry-After" in op["responses"]["429"]["headers"], path
+        assert "application/json" in op["responses"]["413"]["content"], path

@@ -212,6 +212,7 @@ class EngineFleet:
             concurrency=concurrency,
             pool=pool,
             hostname=f"engine{len(self.procs)}@%h",
+            loglevel="INFO",
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
         )

@@ -282,7 +282,8 @@ def test_channel_without_credentials_fails_its_messages_clearly(app, gateways):
 
 
 def test_certificate_refused_by_apns_fails_with_the_gateway_reason(app, gateways, pki):
-    # A certificate for another bundle id: APNs answers 400 TopicDisallowed per message.
+    # A certificate for another bundle id, stored with this app's topic: APNs answers 400
+    # TopicDisallowed per message (the topic sent is the credential's).
     cert = gateways.certificate
     other = pki.client_cert("com.other.app")
     ApnsCertificate.objects.filter(pk=cert.pk).delete()
@@ -291,7 +292,7 @@ def test_certificate_refused_by_apns_fails_with_the_gateway_reason(app, gateways
         p12=other.p12,
         password=other.password,
         environment="production",
-        topic="com.other.app",
+        topic=app.ios_bundle_id,
         subject="Apple Push Services: com.other.app",
         issuer="Pushdeck Test CA",
         serial="2",

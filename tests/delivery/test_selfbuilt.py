@@ -71,7 +71,7 @@ def test_ack_with_bad_input_changes_nothing(app, api):
 
 @pytest.mark.django_db(transaction=True)
 def test_long_poll_is_online_and_returns_when_a_message_arrives(app, settings):
-    settings.PUSHDECK_POLL_INTERVAL = 0.1
+    settings.PUSHDECK_POLL_INTERVAL = 30  # woken by the wake-up, not by looking again
     device = make_device(app, "lp1")
     got = {}
 
@@ -88,6 +88,9 @@ def test_long_poll_is_online_and_returns_when_a_message_arrives(app, settings):
     run_task(task)
     thread.join(6)
     assert len(got["messages"]) == 1 and time.monotonic() - started < 4
+    # Still online right after its poll; offline once it has not polled for a while.
+    assert Device.objects.get(pk=device.pk).online is True
+    selfbuilt.devices_offline(now=timezone.now() + timedelta(minutes=5))
     assert Device.objects.get(pk=device.pk).online is False
 
 

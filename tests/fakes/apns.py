@@ -84,6 +84,7 @@ class _ServerProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.client_subject = ""
         self.client_topics: set[str] = set()
+        self.stalled = False  # a connection dropped silently: reads everything, answers nothing
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -112,6 +113,8 @@ class _ServerProtocol(asyncio.Protocol):
         transport.write(self.conn.data_to_send())
 
     def data_received(self, data: bytes) -> None:
+        if self.stalled:
+            return
         try:
             events = self.conn.receive_data(data)
         except h2.exceptions.ProtocolError:
@@ -130,6 +133,8 @@ class _ServerProtocol(asyncio.Protocol):
                 self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
             elif isinstance(event, h2.events.StreamEnded):
                 self._respond(event.stream_id)
+            elif isinstance(event, h2.events.StreamReset):
+                self.fake.resets += 1
             elif isinstance(event, h2.events.ConnectionTerminated):
                 self.transport.close()
         data = self.conn.data_to_send()
@@ -148,8 +153,14 @@ class _ServerProtocol(asyncio.Protocol):
             self._answer(stream_id, headers, status, reason, extra)
 
     def _answer(self, stream_id: int, headers: dict, status: int, reason: str, extra: dict) -> None:
-        if self.transport is None or self.transport.is_closing():
+        if self.transport is None or self.transport.is_closing() or self.stalled:
             return
+        try:
+            self._send_answer(stream_id, headers, status, reason, extra)
+        except h2.exceptions.StreamClosedError:
+            return  # the client reset the stream (it gave up waiting): nothing to answer
+
+    def _send_answer(self, stream_id: int, headers: dict, status: int, reason: str, extra: dict) -> None:
         if self.token_pending and status != 403 and headers.get("authorization"):
             self.token_pending = False
             self.fake.stream_limit_raised += 1
@@ -206,6 +217,7 @@ class FakeApns:
         self.connections = 0
         self.protocols: set[_ServerProtocol] = set()
         self.stream_limit_raised = 0
+        self.resets = 0  # RST_STREAM frames received from clients
         self.seen_apns_ids: collections.Counter[str] = collections.Counter()
         self.count_ids = False
         self._valid_jwts: dict[str, float] = {}
@@ -324,6 +336,19 @@ class FakeApns:
         def run() -> None:
             for protocol in list(self.protocols):
                 protocol.goaway()
+            done.set()
+
+        self._loop.call_soon_threadsafe(run)
+        done.wait(5)
+
+    def stall(self) -> None:
+        """Every connection open now stops answering (frames and PINGs), without closing: what a
+        silently dropped connection looks like to the client. New connections answer."""
+        done = threading.Event()
+
+        def run() -> None:
+            for protocol in list(self.protocols):
+                protocol.stalled = True
             done.set()
 
         self._loop.call_soon_threadsafe(run)

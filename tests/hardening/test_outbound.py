@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the delivery fixtures are imported by name and used as parameters
 """The guarded outbound client: callback URLs and URLs from uploaded files reach public addresses only.
 
 The tests' own settings allow 127.0.0.0/8 (their fakes listen there); these tests take that
