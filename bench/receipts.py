@@ -52,6 +52,8 @@ def worker_env(**extra: str) -> dict[str, str]:
         os.environ,
         DATABASE_URL=url,
         DEBUG="false",
+        # The local receiver listens on the loopback: allow it past the outbound guard.
+        OUTBOUND_ALLOWED_NETWORKS="127.0.0.0/8,::1/128",
         SECRET_KEY=settings.SECRET_KEY,
         FIELD_ENCRYPTION_KEY=",".join(settings.FIELD_ENCRYPTION_KEYS),
         **extra,

@@ -166,10 +166,14 @@ def vendor_message_ids(*, message: Message, limit: int = 10) -> list[tuple[str, 
 
 
 def message_timeline(*, message: Message) -> list[TimelineEntry]:
-    events = StatusEvent.objects.filter(message=message).select_related("delivery__device").order_by("at", "id")
+    # The first 500 entries first, then their deliveries and devices by key: a broadcast's
+    # timeline has an entry per device, and a join before the LIMIT would read them all.
+    events = list(StatusEvent.objects.filter(message=message).order_by("at", "id")[:500])
+    deliveries = Delivery.objects.filter(pk__in={e.delivery_id for e in events if e.delivery_id})
+    by_pk = {d.pk: d for d in deliveries.select_related("device").only("gateway_code", "device__device_id")}
     out = []
-    for event in events[:500]:
-        delivery = event.delivery
+    for event in events:
+        delivery = by_pk.get(event.delivery_id)
         code = delivery.gateway_code if delivery else None
         out.append(
             TimelineEntry(

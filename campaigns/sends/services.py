@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 DISPATCH_TASK = "campaigns.delivery.tasks.dispatch_task"
 STOP_TASK = "campaigns.delivery.tasks.deliver_task_stop"
+STOP_COUNT_EXACT = 10_000
 # Target types resolved per target id (one Message each); the others are one Message.
 PER_TARGET_TYPES = {TargetType.USER, TargetType.ANDROID_DEVICE, TargetType.IOS_DEVICE, TargetType.DEVICE}
 
@@ -463,12 +464,18 @@ def _cancel_open_messages(task: PushTask) -> int:
 def _cancel_open_messages_later(task: PushTask) -> int:
     """A web request only ends the task; a worker cancels its open messages in committed batches
     (a 2.5 M-message send would not fit in one request). Returns how many are to be cancelled."""
-    from campaigns.models import FINAL_STATES
+    from campaigns.models import FINAL_STATES, MessageState
 
     task_id = task.pk
     transaction.on_commit(lambda: current_app.send_task(STOP_TASK, args=[task_id], queue="dispatch"))
-    # One index-only count on (task, state): the figure the page and the API report.
-    return Message.objects.filter(task_id=task_id).exclude(state__in=FINAL_STATES).count()
+    # The figure the page and the API report, with bounded work: counted up to STOP_COUNT_EXACT
+    # open messages (index on task, state); beyond that, from the task's own counters.
+    open_states = [s for s in MessageState if s not in FINAL_STATES]
+    open_messages = Message.objects.filter(task_id=task_id, state__in=open_states)
+    counted = open_messages[: STOP_COUNT_EXACT + 1].count()
+    if counted <= STOP_COUNT_EXACT:
+        return counted
+    return max(counted, task.total_rows - task.succeeded - task.failed)
 
 
 # Tasks a person may still stop (running) or cancel (not started yet).

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from console.acs.models import AccessKey
 
 from campaigns.models import DeviceAlias, Tag
+from console.acs.models import AccessKey
 from tests.delivery.conftest import clean_broker, gateways, huawei_channel, make_device, pki  # noqa: F401
 
 from .helpers import RawRpc, Sdks

@@ -24,9 +24,9 @@ from alibabacloud_tea_openapi.utils_models import Config
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import CommonRequest
-from console.acs.models import AccessKey
 from darabonba.runtime import RuntimeOptions
 
+from console.acs.models import AccessKey
 from console.acs.rpcsign import sign, string_to_sign
 
 VERSION = "2016-08-01"
