@@ -1,7 +1,8 @@
 """Delivery engine throughput: the real worker path against the local fake APNs over HTTP/2.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<your db> CELERY_BROKER_URL=redis://127.0.0.1:6379/N \\
-        python bench/dispatch.py --count 100000 --workers 2 --pool threads --concurrency 2 --chunk 1000 --batch 500
+        python bench/dispatch.py --count 100000      # the README's worker command (README_WORKER)
+        python bench/dispatch.py --pool threads --concurrency 2 --workers 2    # or another pool to compare
 
 Creates a throwaway app with COUNT iOS devices, an APNs certificate issued by a throwaway CA
 (stored encrypted like a real upload) and one task of COUNT messages. Starts the fake APNs
@@ -176,12 +177,26 @@ def callback_receiver(app: App):
     return stats
 
 
+# The dispatch worker command README.md tells people to run ("Running a fleet of workers");
+# with no options the bench starts exactly this (tests/hardening/test_worker_command.py keeps
+# them equal).
+README_WORKER = "celery -A console worker -Q dispatch -P threads -c 4"
+
+
+def _readme_option(flag: str) -> str:
+    words = README_WORKER.split()
+    return words[words.index(flag) + 1]
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (celery worker commands)")
-    parser.add_argument("--concurrency", type=int, default=1, help="pool size of each worker")
-    parser.add_argument("--pool", default="threads", help="celery pool: threads, prefork, solo")
+    parser.add_argument(
+        "--concurrency", type=int, default=int(_readme_option("-c")), help="pool size of each worker (README's)"
+    )
+    parser.add_argument("--pool", default=_readme_option("-P"), help="celery pool: prefork, threads, solo (README's)")
+    parser.add_argument("--queues", default=_readme_option("-Q"), help="queues each worker takes (README's)")
     parser.add_argument("--chunk", type=int, default=settings.PUSHDECK_CHUNK_SIZE)
     parser.add_argument("--batch", type=int, default=settings.PUSHDECK_GATEWAY_BATCH)
     parser.add_argument("--baseline-count", type=int, default=20_000)
@@ -204,6 +219,8 @@ def worker_env(args: argparse.Namespace, url: str, pki) -> dict[str, str]:
         PUSHDECK_CHANNEL_CONCURRENCY="64",
         # Workers run as in production: DEBUG off (no query log), so the secrets are passed on.
         DEBUG="false",
+        # The local receipt receiver listens on the loopback: allow it past the outbound guard.
+        OUTBOUND_ALLOWED_NETWORKS="127.0.0.0/8,::1/128",
         SECRET_KEY=settings.SECRET_KEY,
         FIELD_ENCRYPTION_KEY=",".join(settings.FIELD_ENCRYPTION_KEYS),
     )
@@ -213,7 +230,7 @@ def worker_env(args: argparse.Namespace, url: str, pki) -> dict[str, str]:
 
 
 def start_workers(args: argparse.Namespace, env: dict[str, str]) -> list[subprocess.Popen]:
-    queues = "dispatch,default,receipts" if args.callback else "dispatch,default"
+    queues = args.queues if not args.callback or "receipts" in args.queues else f"{args.queues},receipts"
     return [
         start_worker(env, queues=queues, concurrency=args.concurrency, pool=args.pool, start_new_session=True)
         for _ in range(args.workers)

@@ -52,6 +52,8 @@ def worker_env(**extra: str) -> dict[str, str]:
         os.environ,
         DATABASE_URL=url,
         DEBUG="false",
+        # The local receiver listens on the loopback: allow it past the outbound guard.
+        OUTBOUND_ALLOWED_NETWORKS="127.0.0.0/8,::1/128",
         SECRET_KEY=settings.SECRET_KEY,
         FIELD_ENCRYPTION_KEY=",".join(settings.FIELD_ENCRYPTION_KEYS),
         **extra,
@@ -77,9 +79,9 @@ def create_data(count: int, url: str, private_pem: str, public_pem: str) -> tupl
         cursor.execute(
             "INSERT INTO campaigns_device (device_id, platform, manufacturer, package_name, vendor, vendor_token, "
             "apns_token, fcm_token, app_version, account, phone_number, online, logged_in, token_dead_reason, "
-            "is_test_device, created_at, app_id) "
+            "is_test_device, created_at, app_id, apns_environment, client_secret) "
             "SELECT 'r' || lpad(i::text, 7, '0'), 'ios', '', '', '', '', md5(i::text) || md5(i::text), '', '1.0', "
-            "'', '', false, false, '', false, %s, %s FROM generate_series(1, %s) AS i",
+            "'', '', false, false, '', false, %s, %s, 'production', '' FROM generate_series(1, %s) AS i",
             [now, app.pk, count],
         )
         cursor.execute(
@@ -130,7 +132,10 @@ def main() -> None:
     receiver, url, stats = serve_in_process(public_pem)
     print(f"creating {args.count} accepted deliveries ...", flush=True)
     app, ids = create_data(args.count, url, private_pem, public_pem)
-    env = worker_env(PUSHDECK_CALLBACK_APP_TASKS=str(args.workers * args.concurrency))
+    # The receiver is on this machine: let the outbound guard connect to it.
+    env = worker_env(
+        PUSHDECK_CALLBACK_APP_TASKS=str(args.workers * args.concurrency), OUTBOUND_ALLOWED_NETWORKS="127.0.0.1/32"
+    )
     workers: list[subprocess.Popen] = []
     from campaigns.delivery.tasks import send_receipts
 

@@ -57,20 +57,20 @@ def _recreate_db() -> None:
 def _load_old(count: int) -> dict:
     """`count` messages 40 days old with a delivery, two timeline entries and a receipt each."""
     from django.db import connection
+    from sqlfill import rest
 
-    from campaigns.models import PushTask
+    from campaigns.models import Delivery, Device, PushTask
     from console.models import App
 
     app = App.objects.create(name="Old sends")
     task = PushTask.objects.create(app=app, name="old", push_type="MULTIPLE", source="api", status="finished")
     t0 = time.perf_counter()
     with connection.cursor() as cur:
+        given = "app_id, device_id, platform, apns_token"
+        more_columns, more_values = rest(Device, given)
         cur.execute(
-            "INSERT INTO campaigns_device (app_id, device_id, platform, manufacturer, package_name, vendor, "
-            "vendor_token, apns_token, fcm_token, app_version, account, phone_number, online, logged_in, "
-            "token_dead_reason, is_test_device, created_at) "
-            "SELECT %s, 'old' || g, 'ios', '', '', '', '', md5(g::text), '', '1.0', '', '', false, true, '', false, "
-            "now() FROM generate_series(1, 1000) g",
+            f"INSERT INTO campaigns_device ({given}{more_columns}) "
+            f"SELECT %s, 'old' || g, 'ios', md5(g::text){more_values} FROM generate_series(1, 1000) g",
             [app.pk],
         )
         cur.execute("SELECT min(id) FROM campaigns_device WHERE app_id = %s", [app.pk])
@@ -85,11 +85,12 @@ def _load_old(count: int) -> dict:
             "FROM generate_series(1, %s) g",
             [app.pk, task.pk, count],
         )
+        given = "message_id, device_id, channel, state, status, created_at, updated_at, accepted_at, arrived_at"
+        more_columns, more_values = rest(Delivery, given)
         cur.execute(
-            "INSERT INTO campaigns_delivery (message_id, device_id, channel, state, status, gateway_reason, push_id, "
-            "attempts, created_at, updated_at, accepted_at, arrived_at) "
-            "SELECT id, %s + (id %% 1000), 'apns', 'accepted', 2, '', gen_random_uuid(), 1, created_at, created_at, "
-            "created_at, created_at FROM campaigns_message WHERE task_id = %s",
+            f"INSERT INTO campaigns_delivery ({given}{more_columns}) "
+            "SELECT id, %s + (id %% 1000), 'apns', 'accepted', 2, created_at, created_at, created_at, created_at"
+            f"{more_values} FROM campaigns_message WHERE task_id = %s",
             [first_device, task.pk],
         )
         cur.execute(

@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlencode, urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 BENCH_DB = os.environ.get("BENCH_DB", "bench_views")
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "5000000"))
@@ -233,17 +234,20 @@ def _load_fleet(app_id: int) -> dict:
     """Devices, deliveries, receipts and one broadcast's timeline with generate_series, in the database;
     then the per-send channel counters the engine would have kept."""
     from django.db import connection
+    from sqlfill import rest
+
+    from campaigns.models import Delivery, Device
 
     with connection.cursor() as cur:
         raw = cur.cursor
         t0 = time.perf_counter()
+        given = "app_id, device_id, platform, apns_token, app_version"
+        more_columns, more_values = rest(Device, given)
         raw.execute(
-            "INSERT INTO campaigns_device (app_id, device_id, platform, manufacturer, package_name, vendor, "
-            "vendor_token, apns_token, fcm_token, app_version, account, phone_number, online, logged_in, "
-            "token_dead_reason, is_test_device, created_at) "
-            "SELECT %s, 'd' || lpad(g::text, 8, '0'), CASE WHEN g %% 3 = 0 THEN 'ios' ELSE 'android' END, '', '', "
-            "'', '', md5(g::text), '', (ARRAY['1.0.0','1.1.0','2.0.0'])[1 + g %% 3], '', '', false, true, '', "
-            "false, now() FROM generate_series(0, %s - 1) g",
+            f"INSERT INTO campaigns_device ({given}{more_columns}) "
+            "SELECT %s, 'd' || lpad(g::text, 8, '0'), CASE WHEN g %% 3 = 0 THEN 'ios' ELSE 'android' END, "
+            f"md5(g::text), (ARRAY['1.0.0','1.1.0','2.0.0'])[1 + g %% 3]{more_values} "
+            "FROM generate_series(0, %s - 1) g",
             [app_id, DEVICES],
         )
         raw.execute("SELECT min(id) FROM campaigns_device WHERE app_id = %s", [app_id])
@@ -253,13 +257,15 @@ def _load_fleet(app_id: int) -> dict:
             "message_id, device_id, channel, state, status, gateway_reason, push_id, attempts, created_at, "
             "updated_at, accepted_at, arrived_at, clicked_at, cleared_at"
         )
+        more_columns, more_values = rest(Delivery, columns)
+        columns += more_columns
         # accepted: sent; ~90% arrived, ~30% clicked, ~10% cleared, spread by id.
         values = (
             "m.channel, m.state, m.status, '', gen_random_uuid(), 1, m.created_at, m.status_changed_at, "
             "CASE WHEN m.state = 'accepted' THEN m.status_changed_at END, "
             "CASE WHEN m.state = 'accepted' AND (m.id + g) %% 10 < 9 THEN m.status_changed_at END, "
             "CASE WHEN m.state = 'accepted' AND (m.id + g) %% 10 < 3 THEN m.status_changed_at END, "
-            "CASE WHEN m.state = 'accepted' AND (m.id + g) %% 10 = 3 THEN m.status_changed_at END"
+            "CASE WHEN m.state = 'accepted' AND (m.id + g) %% 10 = 3 THEN m.status_changed_at END" + more_values
         )
         raw.execute(
             f"INSERT INTO campaigns_delivery ({columns}) SELECT m.id, %s + m.id %% %s, {values} "

@@ -42,7 +42,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from .apicodes import ApiCode, PushError
 from .keys import rsa_verify, urlsafe_b64
-from .models import ApiNonce, App, KeyConfig
+from .models import ApiNonce, App
 from .security.api import audit_refusal, check_rate, check_source
 from .security.counters import first_use
 
@@ -121,13 +121,17 @@ def verify_request(
     if not app_key:
         # An unsigned call is unauthenticated (-1), not a parameter error.
         raise PushError(ApiCode.SIGNATURE_MISMATCH, f"unsigned call: the {HEADER_APP_KEY} header is missing")
-    app = App.objects.filter(app_key=app_key[:64]).first()
+    apps = App.objects.filter(app_key=app_key[:64])
+    if kind == "server":
+        # The key configuration and the app's own rate limit come with the app: one query, not three.
+        apps = apps.select_related("keys", "api_rate_limit")
+    app = apps.first()
     if app is None:
         raise PushError(ApiCode.APPID_WRONG, "unknown app key")
     request.api_app = app
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     if kind == "server":
-        keys = KeyConfig.objects.filter(app=app).first()
+        keys = getattr(app, "keys", None)
         if keys is None or not keys.api_enabled:
             raise PushError(ApiCode.REST_API_SWITCH_NOT_OPEN, "the Push API is switched off for this app")
         check_source(request, keys.ip_allowlist)

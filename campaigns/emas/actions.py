@@ -101,6 +101,11 @@ def _app(call: Call, p: Params, perm: str) -> App:
     if app is None or perm not in user_perms(call.user, app):
         # The same answer whether the app exists or not: outsiders learn nothing.
         raise EmasError("Forbidden", f"This AccessKey may not do this in the app with AppKey {key}.", 403)
+    if call.request is not None:
+        # The app's allowed source addresses and calls per minute, as at every door.
+        from console.acs.door import guard_app
+
+        guard_app(call, app)
     return app
 
 
@@ -271,14 +276,16 @@ def _spec(order: Order, now: datetime) -> services.SendSpec:
         spec = services.SendSpec(push_type=PushType.SIMPLE, target_type=TargetType.DEVICE)
         spec.targets = [(device_id, rules.new_customer_msg_id()) for device_id in order.values]
         spec.target_limit = MAX_TARGETS
+    # Pushes to accounts, aliases, a tag or everyone are broadcasts, listed with the console's in
+    # the task list; pushes to devices are simple pushes, one message per device.
     elif order.target in GROUP_TARGETS:
-        spec = services.SendSpec(push_type=PushType.SIMPLE, target_type=GROUP_TARGETS[order.target])
+        spec = services.SendSpec(push_type=PushType.BROADCAST, target_type=GROUP_TARGETS[order.target], literal=True)
         spec.target_values = order.values
     elif order.target == "TAG":
-        spec = services.SendSpec(push_type=PushType.SIMPLE, target_type=TargetType.TAG)
+        spec = services.SendSpec(push_type=PushType.BROADCAST, target_type=TargetType.TAG, literal=True)
         spec.tag_expression = order.tag_expression
     else:  # ALL
-        spec = services.SendSpec(push_type=PushType.SIMPLE, target_type=TargetType.ALL)
+        spec = services.SendSpec(push_type=PushType.BROADCAST, target_type=TargetType.ALL, literal=True)
     spec.platform = order.platform
     spec.name = order.name[:200]
     spec.title, spec.body = order.title, order.body

@@ -174,11 +174,15 @@ def vendor_message_ids(*, message: Message, limit: int = 10) -> list[tuple[str, 
 
 
 def message_timeline(*, message: Message) -> list[TimelineEntry]:
-    events = StatusEvent.objects.filter(message=message).select_related("delivery__device").order_by("at", "id")
+    # The first 500 entries first, then their deliveries and devices by key: a broadcast's
+    # timeline has an entry per device, and a join before the LIMIT would read them all.
+    events = list(StatusEvent.objects.filter(message=message).order_by("at", "id")[:500])
+    deliveries = Delivery.objects.filter(pk__in={e.delivery_id for e in events if e.delivery_id})
+    by_pk = {d.pk: d for d in deliveries.select_related("device").only("gateway_code", "device__device_id")}
     out = []
     seen = set()
-    for event in events[:500]:
-        delivery = event.delivery
+    for event in events:
+        delivery = by_pk.get(event.delivery_id)
         # The same state recorded twice for one delivery (a retry that ended as the first try) is one row.
         key = (event.delivery_id, event.state, event.status, event.description)
         if key in seen:

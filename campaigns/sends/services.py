@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 DISPATCH_TASK = "campaigns.delivery.tasks.dispatch_task"
 STOP_TASK = "campaigns.delivery.tasks.deliver_task_stop"
+STOP_COUNT_EXACT = 10_000
 # Target types resolved per target id (one Message each); the others are one Message.
 PER_TARGET_TYPES = {TargetType.USER, TargetType.ANDROID_DEVICE, TargetType.IOS_DEVICE, TargetType.DEVICE}
 
@@ -59,6 +60,9 @@ class SendSpec:
     targets: list[tuple[str, str]] = field(default_factory=list)
     # Simple and template sends take 10 target ids; the EMAS door's Push takes up to 1,000 devices.
     target_limit: int = rules.SINGLE_PUSH_MAX_TARGETS
+    # A broadcast written out (the EMAS door's pushes to accounts, aliases, tags or all devices):
+    # its own title and body instead of a template, to one platform or both, no unBindPeriod.
+    literal: bool = False
     row_values: dict[str, dict] = field(default_factory=dict)
     row_extras: dict[str, dict] = field(default_factory=dict)
     # Group sends (broadcast, accounts, aliases, tag, all).
@@ -155,10 +159,14 @@ def vendor_notes(*, app: App, spec: SendSpec, messages: list[dict]) -> list[dict
     )
 
 
+TEMPLATED_TYPES = (PushType.TEMPLATE, PushType.MULTIPLE, PushType.BROADCAST)
+
+
 def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None) -> list[dict]:
     """Check every rule and render every message. Returns message dicts (nothing saved)."""
     now = now or timezone.now()
-    if spec.push_type in (PushType.TEMPLATE, PushType.MULTIPLE, PushType.BROADCAST) and spec.template_version is None:
+    templated = (PushType.TEMPLATE, PushType.MULTIPLE) if spec.literal else TEMPLATED_TYPES
+    if spec.push_type in templated and spec.template_version is None:
         raise PushError(ApiCode.NEED_TEMPLATE, "choose a template")
     spec.content_from_template()
     spec.expire_seconds = rules.check_expire_seconds(spec.expire_seconds)
@@ -170,7 +178,7 @@ def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None) -> l
     if spec.channel not in ("auto", "selfbuilt"):
         raise PushError(ApiCode.ANDROID_CHANNEL_PARAM_INVALID, "channel is auto or selfbuilt")
     platform = _platform_of(spec.target_type, spec.platform)
-    if spec.push_type == PushType.BROADCAST:
+    if spec.push_type == PushType.BROADCAST and not spec.literal:
         if platform not in (Platform.ANDROID, Platform.IOS):
             raise PushError(ApiCode.BROADCAST_ONLY_SUPPORT_BY_DEVICE, "a broadcast goes to one platform")
         if spec.target_type == TargetType.ALL:
@@ -457,12 +465,18 @@ def _cancel_open_messages(task: PushTask) -> int:
 def _cancel_open_messages_later(task: PushTask) -> int:
     """A web request only ends the task; a worker cancels its open messages in committed batches
     (a 2.5 M-message send would not fit in one request). Returns how many are to be cancelled."""
-    from campaigns.models import FINAL_STATES
+    from campaigns.models import FINAL_STATES, MessageState
 
     task_id = task.pk
     transaction.on_commit(lambda: current_app.send_task(STOP_TASK, args=[task_id], queue="dispatch"))
-    # One index-only count on (task, state): the figure the page and the API report.
-    return Message.objects.filter(task_id=task_id).exclude(state__in=FINAL_STATES).count()
+    # The figure the page and the API report, with bounded work: counted up to STOP_COUNT_EXACT
+    # open messages (index on task, state); beyond that, from the task's own counters.
+    open_states = [s for s in MessageState if s not in FINAL_STATES]
+    open_messages = Message.objects.filter(task_id=task_id, state__in=open_states)
+    counted = open_messages[: STOP_COUNT_EXACT + 1].count()
+    if counted <= STOP_COUNT_EXACT:
+        return counted
+    return max(counted, task.total_rows - task.succeeded - task.failed)
 
 
 # Tasks a person may still stop (running) or cancel (not started yet).

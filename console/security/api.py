@@ -91,6 +91,9 @@ def check_source(request: HttpRequest, allowlist: str) -> None:
 
 def own_limit(app: App) -> int | None:
     """The app's own calls-per-minute limit (0: unlimited), or None for the default."""
+    if "api_rate_limit" in app._state.fields_cache:  # loaded with the app by the signed API
+        own = app._state.fields_cache["api_rate_limit"]
+        return own.per_minute if own is not None else None
     return ApiRateLimit.objects.filter(app=app).values_list("per_minute", flat=True).first()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from campaigns.models import Device, DeviceAlias, PushTask, Tag
-from console.models import AuditEntry
+from console.models import AuditEntry, KeyConfig
 
 from .helpers import SdkError, Sdks
 
@@ -192,3 +192,21 @@ def test_roles_unknown_fields_and_bad_input_are_refused_with_nothing_changed(
         assert refused.value.code == "InvalidParameter.DeviceNotFound"
         assert PushTask.objects.count() == 0 and Tag.objects.filter(name="x").count() == 0
         assert DeviceAlias.objects.filter(alias="x").count() == 0
+
+
+def test_the_apps_allowed_source_addresses_hold_at_this_door(app, fleet, sdks):
+    KeyConfig.objects.filter(app=app).update(ip_allowlist="10.20.0.0/16")
+    for kind in KINDS:
+        with pytest.raises(SdkError) as refused:
+            sdks.call(
+                kind,
+                "BindTag",
+                {"AppKey": app.emas_app_key, "ClientKey": "plain-1", "KeyType": "DEVICE", "TagName": "x"},
+            )
+        assert (refused.value.status, refused.value.code) == (403, "Forbidden.SourceAddress")
+    assert not Tag.objects.filter(name="x").exists()
+    KeyConfig.objects.filter(app=app).update(ip_allowlist="127.0.0.0/8")
+    sdks.call(
+        "tea", "BindTag", {"AppKey": app.emas_app_key, "ClientKey": "plain-1", "KeyType": "DEVICE", "TagName": "x"}
+    )
+    assert tags_of("plain-1") == ["x"]

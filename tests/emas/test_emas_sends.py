@@ -255,20 +255,31 @@ def test_stats_by_message_and_app_equal_the_console_figures(app, fleet, sdks, ga
             (s["Time"], s["SentCount"], s["ReceivedCount"], s["OpenedCount"], s["DeletedCount"]) for s in stats
         ] == [(fmt(r.bucket), r.pushed, r.arrived, r.opened, r.cleared) for r in rows]
     assert rows and rows[0].arrived == 2
-    # The push is where the console shows its own simple pushes: the message list (one row per
-    # device), the push records and the analysis; the task list holds multiple and broadcast sends.
+    # Pushes are where the console shows its own: a push to devices is a simple push, one row per
+    # device in the message list; a push to a tag (accounts, aliases, all) is a broadcast, a row of
+    # the task list with its figures; both are in the push records.
+    tag_task = task_of(
+        sdks.call(
+            "old", "Push", {"AppKey": key, **PUSH, "Target": "TAG", "TargetValue": "vip", "JobKey": "emas-tag-push"}
+        )
+    )
+    run_task(tag_task)
+    assert (tag_task.push_type, tag_task.pushed, tag_task.succeeded) == ("BROADCAST", 1, 1)
     console = client_for(marketer)
     cmids = list(Message.objects.filter(task=task).values_list("customer_msg_id", flat=True))
     messages = console.get(f"/apps/{app.app_key}/messages/").content.decode()
     assert len(cmids) == 3 and all(cmid in messages for cmid in cmids)
+    tasks = console.get(f"/apps/{app.app_key}/tasks/").content.decode()
+    assert "emas-tag-push" in tasks and f'id="task-{tag_task.pk}"' in tasks
     records = console.get(f"/apps/{app.app_key}/push-records/").content.decode()
-    assert task.name in records
-    assert [t.pk for t in selectors.task_queryset(app=app, push_types=(task.push_type,))] == [task.pk]
+    assert task.name in records and "emas-tag-push" in records
     for kind in KINDS:
         records = sdks.call(
-            kind, "QueryPushRecords", {"AppKey": key, "StartTime": iso(hours=-1), "EndTime": iso(hours=1)}
+            kind,
+            "QueryPushRecords",
+            {"AppKey": key, "StartTime": iso(hours=-1), "EndTime": iso(hours=1), "Target": "DEVICE"},
         )
-        [info] = records["PushInfos"]["PushInfo"]
+        [info] = records["PushInfos"]["PushInfo"]  # not the push to the tag
         assert (info["MessageId"], info["AppKey"], info["Title"], info["Target"], info["Source"]) == (
             str(task.pk),
             key,
