@@ -22,6 +22,7 @@ from .forms import PREVIEW_CSV_MAX_BYTES, PreviewForm, TemplateForm, TemplateSea
 from .images import ALLOWED_FORMATS, PUBLIC_IMAGE_SALT
 from .models import Template, TemplateVersion
 from .preview import template_preview
+from .rendering import PLACEHOLDER_RE
 
 PAGE_SIZE = 25
 IMAGE_TYPES = dict(ALLOWED_FORMATS.values())  # extension -> content type
@@ -85,8 +86,22 @@ def template_create(request: HttpRequest, app: App) -> HttpResponse:
             form.add_error("name", _("A template with this name was just created in this app."))
         else:
             messages.success(request, _("Template “%(name)s” saved as version 1.") % {"name": template.name})
+            _warn_unbalanced(request, form.cleaned_data)
             return redirect("templates_app:template-detail", app_key=app.app_key, template_id=template.pk)
     return render(request, "templates_app/template_form.html", _form_context(app, form, None))
+
+
+def _warn_unbalanced(request: HttpRequest, data: dict) -> None:
+    """A # left over once every #name# is taken out ("Hi #name") is sent as written: say so."""
+    labels = {"title": _("title"), "body": _("body"), "url": _("URL")}
+    for field, label in labels.items():
+        text = data.get(field) or ""
+        if "#" in PLACEHOLDER_RE.sub("", text):
+            messages.warning(
+                request,
+                _("The %(field)s has a # without its closing #; it is sent as written. Write placeholders as #name#.")
+                % {"field": label},
+            )
 
 
 @app_permission(Perm.VIEW)
@@ -122,6 +137,7 @@ def template_edit(request: HttpRequest, app: App, template_id: int) -> HttpRespo
     if request.method == "POST" and form.is_valid():
         new = services.template_update(template=template, actor=request.user, request=request, **form.cleaned_data)
         messages.success(request, _("Saved as version %(number)s.") % {"number": new.number})
+        _warn_unbalanced(request, form.cleaned_data)
         return redirect("templates_app:template-detail", app_key=app.app_key, template_id=template.pk)
     return render(request, "templates_app/template_form.html", _form_context(app, form, template))
 

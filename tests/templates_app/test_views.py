@@ -325,3 +325,13 @@ def test_uploaded_images_are_sent_as_public_signed_urls(app, marketer, client, s
     )
     spec.content_from_template()
     assert spec.icon_url == "https://cdn.example.com/i.png"  # a URL given with the send wins
+
+
+def test_an_unbalanced_placeholder_is_saved_with_a_warning(app, marketer, client_for):
+    response = client_for(marketer).post(
+        _url("template-create", app), _form(title="Hi #name", body="Save #pct#%"), follow=True
+    )
+    html = response.content.decode()
+    assert Template.objects.filter(app=app, name="spring_sale").exists()
+    assert "The title has a # without its closing #; it is sent as written." in html
+    assert "The body has" not in html
