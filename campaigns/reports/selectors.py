@@ -256,6 +256,15 @@ class DeviceReport:
     deliveries: list[Delivery]
 
 
+def recent_devices(*, app: App, size: int = 20) -> list[Device]:
+    """The newest devices of the app (walks the primary key backwards: bounded at any size)."""
+    return list(
+        Device.objects.filter(app=app)
+        .order_by("-pk")
+        .only("device_id", "platform", "manufacturer", "app_version", "last_active_at", "created_at")[:size]
+    )
+
+
 def device_lookup(*, app: App, user_id: str = "", device_id: str = "") -> list[DeviceReport]:
     """Devices by user id (through bindings) or device id, with their last deliveries."""
     if device_id:

@@ -161,7 +161,11 @@ def device_query(request: HttpRequest, app: App) -> HttpResponse:
         reports = selectors.device_lookup(
             app=app, user_id=form.cleaned_data["user_id"].strip(), device_id=form.cleaned_data["device_id"].strip()
         )
-    return render(request, "campaigns/reports/device_query.html", {"app": app, "form": form, "reports": reports})
+    context = {"app": app, "form": form, "reports": reports}
+    if not request.GET:
+        # Before any search: the newest devices, so a person knows what to look for.
+        context["recent"] = selectors.recent_devices(app=app)
+    return render(request, "campaigns/reports/device_query.html", context)
 
 
 @app_permission(Perm.VIEW)

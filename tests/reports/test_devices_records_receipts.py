@@ -118,3 +118,21 @@ def test_receipt_log_filters_by_time_event_device_and_message(app, auditor, clie
     assert events(at_from=local) == ["click", "arrive"]
     bad = c.get(_url(app, "receipt-log", at_from=local, at_to="2000-01-01T00:00"))
     assert "The end must be after the start." in bad.content.decode()
+
+
+def test_device_query_lists_recent_devices_before_any_search(app, other_app, auditor, client_for):
+    from campaigns.models import Device
+
+    c = client_for(auditor)
+    empty = c.get(reverse("campaigns:device-query", kwargs={"app_key": app.app_key})).content.decode()
+    assert "No device has registered with this app yet." in empty
+    for i in range(25):
+        Device.objects.create(app=app, device_id=f"d-{i:02d}", platform="android")
+    Device.objects.create(app=other_app, device_id="theirs", platform="ios")
+    response = c.get(reverse("campaigns:device-query", kwargs={"app_key": app.app_key}))
+    ids = [d.device_id for d in response.context["recent"]]
+    assert ids == [f"d-{i:02d}" for i in range(24, 4, -1)]  # the 20 newest, of this app only
+    assert 'href="?device_id=d-24"' in response.content.decode()
+    # A search shows that device, not the list.
+    searched = c.get(reverse("campaigns:device-query", kwargs={"app_key": app.app_key}), {"device_id": "d-03"})
+    assert "recent" not in searched.context and len(searched.context["reports"]) == 1
