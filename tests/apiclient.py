@@ -8,6 +8,8 @@ import uuid
 
 from console.apisign import hmac_signature, signed_string
 from console.keys import generate_rsa_pair, rsa_sign
+from console.models import ApiNonce
+from console.security.counters import redis_client
 
 
 class SignedClient:
@@ -77,3 +79,10 @@ def enable_server_api(app):
     private_pem, public_pem = generate_rsa_pair()
     KeyConfig.objects.update_or_create(app=app, defaults={"api_enabled": True, "customer_public_key": public_pem})
     return private_pem
+
+
+def nonces_recorded(app) -> int:
+    """The nonces kept for `app`, wherever they are kept: Redis keys with a Redis broker, else rows."""
+    client = redis_client()
+    keys = list(client.scan_iter(f"pushdeck:once:nonce:{app.pk}:*")) if client is not None else []
+    return len(keys) + ApiNonce.objects.filter(app=app).count()

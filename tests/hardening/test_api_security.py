@@ -7,9 +7,9 @@ import json
 import pytest
 from django.test import Client
 
-from console.models import ApiNonce, AuditEntry, KeyConfig
+from console.models import AuditEntry, KeyConfig
 from console.security.models import ApiRateLimit
-from tests.apiclient import SignedClient, enable_server_api
+from tests.apiclient import SignedClient, enable_server_api, nonces_recorded
 
 PING = "/api/v1/ping"
 
@@ -30,6 +30,7 @@ def test_ping_answers_the_app_key_to_a_signed_call(signed, app):
     body = response.json()
     assert body["resultCode"] == 100 and body["appKey"] == app.app_key
     assert not _refusals(app).exists()
+    assert nonces_recorded(app) == 1  # the accepted call's nonce is kept against a replay
 
 
 @pytest.mark.django_db
@@ -40,7 +41,7 @@ def test_a_source_outside_the_allowlist_is_refused_and_audited(signed, app):
     body = response.json()
     assert body["resultCode"] == 3028 and body["resultMsg"] == "INVALID_PARAM"
     assert body["detail"] == "source address 127.0.0.1 is not allowed for this app"
-    assert not ApiNonce.objects.filter(app=app).exists()  # refused before anything was recorded
+    assert nonces_recorded(app) == 0  # refused before anything was recorded
     entry = _refusals(app).get()
     assert entry.summary["resultCode"] == 3028 and entry.ip == "127.0.0.1"
     assert entry.summary["reason"].startswith("source address")
@@ -99,7 +100,7 @@ def test_an_oversized_body_gets_a_clear_json_error_and_changes_nothing(signed, a
     assert response["Content-Type"] == "application/json"
     body = response.json()
     assert body["resultCode"] == 3028 and body["detail"] == "the request body is larger than 1000 bytes"
-    assert not ApiNonce.objects.filter(app=app).exists()
+    assert nonces_recorded(app) == 0
     assert _refusals().get().summary["status"] == 413  # refused before the app was even looked at
 
 
