@@ -217,6 +217,22 @@ class PreviewForm(forms.Form):
 
     csv_received: dict | None = None
 
+    def _http_url(self, name: str) -> str:
+        """The one URL rule of every form: the preview shows no link the save would refuse."""
+        value = (self.cleaned_data.get(name) or "").strip()
+        if value and not _url_ok(value):
+            raise ValidationError(_("Enter an http:// or https:// URL (placeholders like #id# are allowed)."))
+        return value
+
+    def clean_url(self) -> str:
+        return self._http_url("url")
+
+    def clean_icon_url(self) -> str:
+        return self._http_url("icon_url")
+
+    def clean_image_url(self) -> str:
+        return self._http_url("image_url")
+
     def clean_sample_values(self) -> dict[str, str]:
         return parse_sample_values(self.cleaned_data.get("sample_values") or "")
 

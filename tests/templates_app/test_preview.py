@@ -193,3 +193,14 @@ def test_default_style_warns_when_the_body_will_be_cut(app, marketer, client_for
     assert "This display style shows about 100 characters; the body has 150" in html
     big = _preview(c, app, title="t", body="#b#", display_style="big_text", sample_values="b=" + "x" * 150)
     assert "This display style shows about" not in big.content.decode()
+
+
+@pytest.mark.parametrize("field", ["url", "icon_url", "image_url"])
+def test_the_preview_refuses_a_link_that_is_not_http(app, marketer, client_for, field):
+    html = _preview(
+        client_for(marketer), app, title="t", body="b", **{field: "javascript:alert(document.cookie)"}
+    ).content.decode()
+    assert "Enter an http:// or https:// URL" in html
+    assert "javascript:" not in html
+    fine = _preview(client_for(marketer), app, title="t", body="b", **{field: "https://example.com/#id#.png"})
+    assert "Enter an http:// or https:// URL" not in fine.content.decode()
