@@ -72,6 +72,7 @@ def message_detail(request: HttpRequest, app: App, message_id: int) -> HttpRespo
             "status_text": status_text(message.status),
             "timeline": selectors.message_timeline(message=message),
             "vendor_message_ids": selectors.vendor_message_ids(message=message),
+            "routes": selectors.delivery_routes(message=message),
         }
         response = render(request, template, context)
     patch_vary_headers(response, ("HX-Request",))
