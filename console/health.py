@@ -34,11 +34,16 @@ def _state(last_error: str, expired: bool = False, expiring: bool = False) -> st
     return "ok"
 
 
+def days_left_rounded_up(remaining: timedelta) -> int:
+    """9 days 23 hours is "10 days" (banner and health table): a person plans with the days they still have."""
+    return max(-(-remaining // timedelta(days=1)), 0)
+
+
 def credential_health(*, app: App, now: datetime | None = None) -> list[dict]:
     now = now or timezone.now()
     rows: list[dict] = []
     for cert in ApnsCertificate.objects.filter(app=app, is_active=True):
-        days = cert.days_left(now)
+        days = days_left_rounded_up(cert.not_after - now)
         rows.append(
             {
                 "kind": _("APNs certificate"),

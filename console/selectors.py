@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from .health import days_left_rounded_up as _days_left_rounded_up
 from .models import ApnsCertificate, App, AuditEntry
 
 
@@ -29,11 +30,6 @@ def credential_warnings(*, app: App, now: datetime | None = None) -> list[dict]:
             }
         )
     return warnings
-
-
-def _days_left_rounded_up(remaining: timedelta) -> int:
-    """9 days 23 hours is "10 days" on the banner: a person plans with the days they still have."""
-    return max(-(-remaining // timedelta(days=1)), 0)
 
 
 def given_lookups(**lookups: object) -> dict[str, object]:

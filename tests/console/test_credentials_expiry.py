@@ -95,6 +95,9 @@ def test_banner_on_every_page_of_the_app_from_15_days(app, other_app, channel_ad
             f"The APNs certificate for {app.ios_bundle_id} (Production, serial {cert.serial}) expires in 15 days"
             in html
         )
+        # The health table (overview, push configuration) rounds up the same way.
+        if path != "keys/":
+            assert '<span data-testid="days-left">(15 days left)</span>' in html
         # A marketer cannot replace it: the banner says who can instead of linking to a form that refuses.
         assert "Replace the certificate" not in html and "A channel admin of this app can replace it." in html
     html = client_for(channel_admin).get(f"/apps/{app.app_key}/").content.decode()
@@ -139,5 +142,7 @@ def test_overview_lists_credential_health_states(app, channel_admin, marketer, c
     assert credential_health(app=app, now=cert.not_after - timedelta(days=15))[0]["state"] == "expiring"
     assert credential_health(app=app, now=cert.not_after - timedelta(days=16))[0]["state"] == "ok"
     assert credential_health(app=app, now=cert.not_after)[0]["state"] == "expired"
+    nine_days_23_hours = credential_health(app=app, now=cert.not_after - timedelta(days=9, hours=23))[0]
+    assert nine_days_23_hours["days_left"] == 10
     html = client_for(marketer).get(f"/apps/{app.app_key}/").content.decode()
     assert "10000 invalid registration id" in html and "Failing" in html
