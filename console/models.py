@@ -97,6 +97,14 @@ class App(models.Model):
     sms_fallback_on = models.CharField(
         max_length=10, choices=[("arrive", _("not arrived")), ("click", _("not clicked"))], default="arrive"
     )
+    # Blank: the server's SMS_PROVIDER setting decides.
+    sms_fallback_provider = models.CharField(
+        _("SMS provider"),
+        max_length=12,
+        blank=True,
+        default="",
+        choices=[("", _("Server default")), ("sandbox", _("Sandbox (sends nothing)")), ("http", _("HTTP SMS API"))],
+    )
     # "certificate" or "token": which APNs credential sends when both exist.
     apns_auth = models.CharField(
         max_length=12, choices=[("certificate", _("Certificate")), ("token", _("Token (.p8)"))], default="certificate"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 from dataclasses import dataclass
@@ -247,15 +248,23 @@ class PreviewForm(forms.Form):
     def image_problems(self) -> dict[str, list[str]]:
         """Image rule messages for the files chosen so far (the preview shows them before saving)."""
         problems = {}
+        self.checked_images = {}
         profile = self.cleaned_data.get("image_profile") or ImageProfile.DEFAULT
         for name in ("icon", "image"):
             upload = self.cleaned_data.get(name)
             if upload:
                 try:
-                    check_image(upload, kind=name, profile=profile)
+                    self.checked_images[name] = check_image(upload, kind=name, profile=profile)
                 except ValidationError as error:
                     problems[name] = error.messages
         return problems
+
+    def chosen_image_sources(self) -> dict[str, str]:
+        """data: URLs of the files chosen and not yet saved that pass the rules (after image_problems)."""
+        return {
+            name: f"data:{checked.content_type};base64,{base64.b64encode(checked.data).decode()}"
+            for name, checked in getattr(self, "checked_images", {}).items()
+        }
 
 
 class TemplateSearchForm(forms.Form):

@@ -161,13 +161,16 @@ def template_preview_view(request: HttpRequest, app: App) -> HttpResponse:
             if kept and getattr(version, kind):
                 data[f"{kind}_url"] = request.build_absolute_uri(image_url(version, kind))
     context = template_preview(app=app, data=data, typed=data["sample_values"], rows=data["sample_csv"])
+    image_problems = form.image_problems()
+    # A file chosen but not saved yet is shown from the request itself (CSP img-src allows data:).
+    chosen = form.chosen_image_sources()
     context.update(
         {
             "app": app,
             "form": form,
-            "image_problems": form.image_problems(),
-            "icon_src": data.get("icon_url") or "",
-            "image_src": data.get("image_url") or "",
+            "image_problems": image_problems,
+            "icon_src": chosen.get("icon") or data.get("icon_url") or "",
+            "image_src": chosen.get("image") or data.get("image_url") or "",
             "silent": data.get("display_type") == "silent",
             "csv_received": form.csv_received,
         }

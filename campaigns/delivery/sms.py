@@ -90,8 +90,10 @@ class HttpSmsProvider(SmsProvider):
 SMS_PROVIDERS: dict[str, type[SmsProvider]] = {p.code: p for p in (SandboxSmsProvider, HttpSmsProvider)}
 
 
-def sms_provider() -> SmsProvider:
-    return SMS_PROVIDERS[settings.SMS_PROVIDER]()
+def sms_provider(app=None) -> SmsProvider:
+    """The app's chosen provider, else the server's SMS_PROVIDER."""
+    code = (app.sms_fallback_provider if app is not None else "") or settings.SMS_PROVIDER
+    return SMS_PROVIDERS[code]()
 
 
 def sms_fallback_send(*, delivery_id: int, now: datetime | None = None, provider: SmsProvider | None = None) -> str:
@@ -108,7 +110,7 @@ def sms_fallback_send(*, delivery_id: int, now: datetime | None = None, provider
         return "not needed"
     if (now - delivery.created_at).total_seconds() < min(app.sms_fallback_delay, 3 * 86400) - 1:
         return "too early"
-    provider = provider or sms_provider()
+    provider = provider or sms_provider(app)
     try:
         with transaction.atomic():
             # OneToOne on the delivery: a second run (retry, beat sweep) never sends twice.

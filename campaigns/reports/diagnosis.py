@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.codes import APNS_REASON_CODES, GATEWAY_CODE_TEXT, PushStatus, status_text
-from campaigns.models import Channel, Delivery, Device, Message, MessageState, Platform, TargetType
+from campaigns.models import Channel, Delivery, Device, Message, MessageState, Platform, SmsMessage, TargetType
 from console.models import ApnsCertificate, ApnsTokenKey, App, FcmCredential, VendorChannel
 
 from .selectors import TimelineEntry, message_timeline
@@ -161,7 +161,28 @@ def _diagnose_delivery(app: App, message: Message, delivery: Delivery, channel_c
                 [delivery.gateway_reason or str(code), device_state],
             )
         )
-    if not findings:
+    sms = SmsMessage.objects.filter(delivery=delivery).first()
+    if sms is not None:
+        sent = sms.state == "sent"
+        findings.append(
+            Finding(
+                "sms_sent" if sent else "sms_failed",
+                (
+                    _(
+                        "A fallback SMS went out to %(phone)s at %(at)s: the push had not arrived (or been opened) in time."
+                    )
+                    if sent
+                    else _("A fallback SMS to %(phone)s failed at %(at)s.")
+                )
+                % {"phone": sms.phone_number, "at": _when(sms.at)},
+                [
+                    _("SMS provider %(provider)s, reference %(id)s")
+                    % {"provider": sms.provider, "id": sms.provider_message_id or sms.error or "-"},
+                    device_state,
+                ],
+            )
+        )
+    if not any(f.kind not in ("sms_sent", "sms_failed") for f in findings):
         if delivery.state == MessageState.ACCEPTED:
             text = _("Delivered: the %(channel)s channel accepted the message.") % {"channel": delivery.channel}
             if delivery.arrived_at:

@@ -173,6 +173,47 @@ def vendor_message_ids(*, message: Message, limit: int = 10) -> list[tuple[str, 
     return list(dict.fromkeys(rows))[:limit]
 
 
+@dataclass
+class DeliveryRoute:
+    device_id: str
+    channel: str
+    package: str  # the channel package (Android) the gateway was chosen by; "" for APNs / self-built
+    state: str
+
+
+ANDROID_PACKAGE_CHANNELS = {
+    Channel.FCM,
+    Channel.HUAWEI,
+    Channel.XIAOMI,
+    Channel.OPPO,
+    Channel.VIVO,
+    Channel.HONOR,
+    Channel.MEIZU,
+}
+
+
+def delivery_routes(*, message: Message, limit: int = 20) -> list[DeliveryRoute]:
+    """Each delivery's channel and channel package (a few): the package is chosen as the send
+    chooses it, the device's own package name or else the app's main package."""
+    rows = (
+        Delivery.objects.filter(message=message)
+        .order_by("pk")
+        .values_list("channel", "state", "device__device_id", "device__package_name", "device__platform")[:limit]
+    )
+    main = message.app.android_package
+    return [
+        DeliveryRoute(
+            device_id=device_id,
+            channel=channel,
+            package=(package or main)
+            if channel in ANDROID_PACKAGE_CHANNELS or (channel == Channel.SANDBOX and platform == "android")
+            else "",
+            state=state,
+        )
+        for channel, state, device_id, package, platform in rows
+    ]
+
+
 def message_timeline(*, message: Message) -> list[TimelineEntry]:
     # The first 500 entries first, then their deliveries and devices by key: a broadcast's
     # timeline has an entry per device, and a join before the LIMIT would read them all.

@@ -12,6 +12,7 @@ urlpatterns = [
     path("push-records/", views.push_records, name="push-records"),
     path("receipts/", views.receipt_log, name="receipt-log"),
     path("troubleshoot/", views.troubleshoot, name="troubleshoot"),
+    path("sms/", views.sms_list, name="sms-list"),
     path("analysis/", views.analysis, name="analysis"),
     path("analysis/export/", views.analysis_export, name="analysis-export"),
     path("exports/", views.exports, name="exports"),

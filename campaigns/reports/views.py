@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns.codes import PushError, status_text
-from campaigns.models import PushTask, TaskStatus
+from campaigns.models import PushTask, SmsMessage, TaskStatus
 from campaigns.sends import services as send_services
 from console.audit import audit_record
 from console.exports import csv_response, xlsx_response
@@ -72,6 +72,7 @@ def message_detail(request: HttpRequest, app: App, message_id: int) -> HttpRespo
             "status_text": status_text(message.status),
             "timeline": selectors.message_timeline(message=message),
             "vendor_message_ids": selectors.vendor_message_ids(message=message),
+            "routes": selectors.delivery_routes(message=message),
         }
         response = render(request, template, context)
     patch_vary_headers(response, ("HX-Request",))
@@ -206,6 +207,22 @@ def troubleshoot(request: HttpRequest, app: App) -> HttpResponse:
             app=app, message_ref=form.cleaned_data["message_ref"], device_id=form.cleaned_data["device_id"]
         )
     return render(request, "campaigns/reports/troubleshoot.html", {"app": app, "form": form, "diagnosis": diagnosis})
+
+
+SMS_PAGE = 100
+
+
+@app_permission(Perm.VIEW)
+@require_GET
+def sms_list(request: HttpRequest, app: App) -> HttpResponse:
+    """The fallback SMS sent for this app, newest first, a page at a time."""
+    rows = SmsMessage.objects.filter(app=app).select_related("delivery__message", "delivery__device").order_by("-pk")
+    before = request.GET.get("before", "")
+    if before.isdigit():
+        rows = rows.filter(pk__lt=int(before))
+    rows = list(rows[: SMS_PAGE + 1])
+    older = rows[SMS_PAGE - 1].pk if len(rows) > SMS_PAGE else None
+    return render(request, "campaigns/reports/sms_list.html", {"app": app, "rows": rows[:SMS_PAGE], "older": older})
 
 
 # ---------------------------------------------------------------- usage analysis

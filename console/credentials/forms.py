@@ -130,6 +130,22 @@ class ApnsAuthForm(forms.Form):
         return value
 
 
+class SmsFallbackForm(forms.Form):
+    enabled = forms.BooleanField(label=_("SMS fallback on"), required=False)
+    delay_minutes = forms.IntegerField(
+        label=_("Send the SMS after (minutes)"),
+        min_value=1,
+        max_value=3 * 24 * 60,
+        help_text=_("From 1 minute to 3 days after the push."),
+    )
+    on = forms.ChoiceField(
+        label=_("Send it when the notification has"), choices=App._meta.get_field("sms_fallback_on").choices
+    )
+    provider = forms.ChoiceField(
+        label=_("SMS provider"), choices=App._meta.get_field("sms_fallback_provider").choices, required=False
+    )
+
+
 class FcmForm(forms.Form):
     enabled = forms.BooleanField(label=_("FCM on"), required=False)
     service_account = forms.FileField(

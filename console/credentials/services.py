@@ -163,6 +163,32 @@ def apns_auth_set(*, app: App, auth: str, actor, request: HttpRequest | None = N
 
 
 @transaction.atomic
+def sms_fallback_set(
+    *, app: App, enabled: bool, delay: int, on: str, provider: str, actor, request: HttpRequest | None = None
+) -> App:
+    """Switch the SMS fallback and set its delay (seconds), condition and provider."""
+    app = App.objects.select_for_update().get(pk=app.pk)
+    fields = ("sms_fallback_enabled", "sms_fallback_delay", "sms_fallback_on", "sms_fallback_provider")
+    before = {f: getattr(app, f) for f in fields}
+    app.sms_fallback_enabled, app.sms_fallback_delay, app.sms_fallback_on, app.sms_fallback_provider = (
+        enabled,
+        delay,
+        on,
+        provider,
+    )
+    app.save(update_fields=list(fields))
+    audit_record(
+        action="credentials.sms_fallback",
+        actor=actor,
+        app=app,
+        target=app.app_key,
+        request=request,
+        summary={"before": before, "after": {f: getattr(app, f) for f in fields}},
+    )
+    return app
+
+
+@transaction.atomic
 def fcm_credential_save(
     *,
     app: App,

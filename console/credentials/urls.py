@@ -9,6 +9,7 @@ urlpatterns = [
     path("apps/<str:app_key>/push-config/apns/certificate/", views.apns_certificate_upload, name="apns-certificate"),
     path("apps/<str:app_key>/push-config/apns/token/", views.apns_token_save, name="apns-token"),
     path("apps/<str:app_key>/push-config/apns/auth/", views.apns_auth_set, name="apns-auth"),
+    path("apps/<str:app_key>/push-config/sms/", views.sms_fallback_set, name="sms-fallback"),
     path("apps/<str:app_key>/push-config/fcm/", views.fcm_save, name="fcm"),
     path("apps/<str:app_key>/push-config/packages/", views.package_create, name="package-create"),
     path(

@@ -40,6 +40,7 @@ from .forms import (
     ChannelPackageForm,
     FcmForm,
     ReceiptKeyRegenerateForm,
+    SmsFallbackForm,
     VendorChannelForm,
 )
 from .masked import certificate_history, certificate_view, channel_view, fcm_view, token_view
@@ -95,6 +96,8 @@ def _push_config_page(request: HttpRequest, app: App, status: int = 200, **forms
         "certificate": certificate_view(ApnsCertificate.objects.filter(app=app, is_active=True).first()),
         "token": token_view(token),
         "fcm": fcm_view(fcm),
+        "sms_delay_minutes": (app.sms_fallback_delay + 59) // 60,
+        "sms_server_provider": settings.SMS_PROVIDER,
     }
     if can_configure:
         context.update(
@@ -118,6 +121,16 @@ def _push_config_page(request: HttpRequest, app: App, status: int = 200, **forms
                     has_account=bool(fcm and fcm.service_account), initial={"enabled": fcm.enabled if fcm else False}
                 ),
                 "package_form": forms.get("package_form") or ChannelPackageForm(app=app),
+                "sms_form": forms.get("sms_form")
+                or SmsFallbackForm(
+                    prefix="sms",
+                    initial={
+                        "enabled": app.sms_fallback_enabled,
+                        "delay_minutes": (app.sms_fallback_delay + 59) // 60,
+                        "on": app.sms_fallback_on,
+                        "provider": app.sms_fallback_provider,
+                    },
+                ),
                 "packages": _vendor_rows(app, forms.get("vendor_forms")),
             }
         )
@@ -193,6 +206,26 @@ def apns_auth_set(request: HttpRequest, app: App) -> HttpResponse:
         return _push_config_page(request, app, status=400, auth_form=form)
     services.apns_auth_set(app=app, auth=form.cleaned_data["apns_auth"], actor=request.user, request=request)
     messages.success(request, _("APNs authentication saved."))
+    return redirect("console:push-config", app_key=app.app_key)
+
+
+@app_permission(Perm.CONFIGURE)
+@require_POST
+def sms_fallback_set(request: HttpRequest, app: App) -> HttpResponse:
+    form = SmsFallbackForm(request.POST, prefix="sms")
+    if not form.is_valid():
+        return _push_config_page(request, app, status=400, sms_form=form)
+    data = form.cleaned_data
+    services.sms_fallback_set(
+        app=app,
+        enabled=data["enabled"],
+        delay=data["delay_minutes"] * 60,
+        on=data["on"],
+        provider=data["provider"],
+        actor=request.user,
+        request=request,
+    )
+    messages.success(request, _("SMS fallback saved."))
     return redirect("console:push-config", app_key=app.app_key)
 
 

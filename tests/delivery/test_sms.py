@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from campaigns.delivery.sms import HttpSmsProvider, sms_fallback_send
 from campaigns.delivery.status import delivery_event
 from campaigns.models import Delivery, SmsMessage, StatusEvent
+from tests.fakes.sms import FakeSms
 
 from .conftest import make_device, make_task, run_task
 
@@ -69,38 +65,15 @@ def test_click_mode_sends_when_arrived_but_not_clicked(fallback_app):
 
 
 def test_http_provider_posts_a_signed_request_and_records_failures(fallback_app):
-    received = []
-    status = {"code": 200}
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):
-            raw = self.rfile.read(int(self.headers["Content-Length"]))
-            signed = self.headers["X-Sms-Timestamp"].encode() + b"\n" + raw
-            expected = hmac.new(b"sms-secret", signed, hashlib.sha256).hexdigest()
-            received.append({"body": json.loads(raw), "valid": expected == self.headers["X-Sms-Signature"]})
-            body = json.dumps({"id": "prov-1"}).encode()
-            self.send_response(status["code"])
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        provider = HttpSmsProvider(url=f"http://127.0.0.1:{server.server_address[1]}/sms", key="k", secret="sms-secret")
+    with FakeSms() as fake:
+        provider = HttpSmsProvider(url=fake.url, key="k", secret="sms-secret")
         ok = one_delivery(fallback_app, "p5")
         later = ok.created_at + timedelta(seconds=600)
         assert sms_fallback_send(delivery_id=ok.pk, now=later, provider=provider) == "sent"
-        status["code"] = 503
+        fake.status = 503
         bad = one_delivery(fallback_app, "p6")
         assert sms_fallback_send(delivery_id=bad.pk, now=later, provider=provider) == "failed"
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert all(r["valid"] for r in received) and received[0]["body"]["to"] == "+8613800000001"
+    assert all(r["valid"] for r in fake.received) and fake.received[0]["body"]["to"] == "+8613800000001"
     assert SmsMessage.objects.get(delivery=ok).provider_message_id == "prov-1"
     failed = SmsMessage.objects.get(delivery=bad)
     assert (failed.state, failed.error) == ("failed", "HTTP 503")

@@ -134,3 +134,24 @@ def test_expanding_a_row_shows_status_expiry_and_timeline_with_gateway_codes(app
     foreign = MessageFactory(app=other_app)
     url = reverse("campaigns:message-detail", kwargs={"app_key": app.app_key, "message_id": foreign.pk})
     assert c.get(url).status_code == 404
+
+
+def test_the_detail_names_each_deliverys_channel_and_channel_package(app, auditor, client_for):
+    message = MessageFactory(app=app, state="accepted")
+    lite = DeviceFactory(app=app, device_id="hw-lite", package_name=f"{app.android_package}.lite")
+    main = DeviceFactory(app=app, device_id="hw-main", package_name="")
+    ios = DeviceFactory(app=app, device_id="ios-1", platform="ios")
+    DeliveryFactory(message=message, device=lite, channel="huawei", state="accepted")
+    DeliveryFactory(message=message, device=main, channel="xiaomi", state="failed")
+    DeliveryFactory(message=message, device=ios, channel="apns", state="accepted")
+    url = reverse("campaigns:message-detail", kwargs={"app_key": app.app_key, "message_id": message.pk})
+    html = client_for(auditor).get(url).content.decode()
+    import re
+
+    table = re.search(r'<table data-testid="delivery-routes">(.*?)</table>', html, re.S).group(1)
+    rows = [re.sub(r"<[^>]+>", "", r).split("\n")[0] for r in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]]
+    assert rows == [
+        f"hw-liteHuawei{app.android_package}.liteAccepted",
+        f"hw-mainXiaomi{app.android_package}Failed",
+        "ios-1APNs—Accepted",
+    ]

@@ -190,3 +190,28 @@ def test_editor_and_history_have_no_serious_accessibility_violations(page, login
     page.get_by_label("Search name, description, title or body").fill("a11y")
     expect(page.locator("#template-rows")).to_contain_text("a11y")
     assert _axe_violations(page) == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_chosen_icon_and_image_show_in_the_preview_before_saving(page, login, app, marketer, tmp_path):
+    from tests.templates_app.helpers import image_bytes
+
+    problems = _watch_console(page)
+    icon, large = tmp_path / "icon.png", tmp_path / "large.png"
+    icon.write_bytes(image_bytes(140, 140))
+    large.write_bytes(image_bytes(876, 324))
+    login(marketer)
+    page.goto(f"/apps/{app.app_key}/templates/new/")
+    page.locator("#id_title").fill("With pictures")
+    page.locator("#id_body").fill("Body")
+    page.locator("#id_icon").set_input_files(str(icon))
+    page.locator("#id_image").set_input_files(str(large))
+    mock = page.get_by_test_id("android-mock")
+    expect(mock.locator("img.mock-image")).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
+    expect(mock.locator("img.mock-icon")).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
+    # Drawn by the browser under the page's CSP, at the chosen files' own size.
+    sizes = page.get_by_test_id("ios-mock").locator("img").evaluate_all("els => els.map(e => e.naturalWidth)")
+    assert sizes == [140, 876]
+    assert not Template.objects.filter(app=app).exists()
+    assert problems == [], problems

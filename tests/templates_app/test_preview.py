@@ -157,6 +157,23 @@ def test_image_rules_show_in_the_preview(app, marketer, client_for):
     assert "not a JPG or PNG image" in html
 
 
+def test_a_chosen_image_is_previewed_from_the_request_only_when_it_passes_the_rules(app, marketer, client_for):
+    import base64
+
+    good = image_bytes(140, 140)
+    html = _preview(
+        client_for(marketer),
+        app,
+        title="t",
+        body="b",
+        icon=upload("i.png", good),
+        image=upload("l.png", image_bytes(64, 64)),
+    ).content.decode()
+    assert f'class="mock-icon" src="data:image/png;base64,{base64.b64encode(good).decode()}"' in html
+    assert "mock-image" not in html  # the wrong-sized image is named, not shown
+    assert "it must be exactly 876x324 px" in html
+
+
 def test_preview_requires_the_edit_permission(app, auditor, client_for):
     assert _preview(client_for(auditor), app, title="t", body="b").status_code == 403
 
