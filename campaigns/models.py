@@ -279,7 +279,7 @@ class Message(models.Model):
     status_changed_at = models.DateTimeField(default=timezone.now)
     channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
     # A fan-out message (account, alias, tag, everyone): how many devices the dispatch resolved.
-    # It is final once that many deliveries exist and are final.
+    # It is final once every range of it (FanoutRange) is done and its deliveries are final.
     fanout_devices = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
@@ -305,6 +305,26 @@ class Message(models.Model):
 
     def is_expired(self, now: datetime | None = None) -> bool:
         return (now or timezone.now()) >= self.expires_at
+
+
+class FanoutRange(models.Model):
+    """One keyset range [first, last] of device ids a fan-out message was dispatched in. Its chunk
+    marks it done in the transaction that creates its deliveries: the message is final once every
+    range is done and every delivery is final, even when a device of a range was deleted, logged
+    out or otherwise not sendable by the time its chunk ran."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="fanout_ranges", db_index=False)
+    first_device = models.BigIntegerField()
+    last_device = models.BigIntegerField()
+    done = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "first_device"], name="fanout_range_unique_message_first")
+        ]
+
+    def __str__(self) -> str:
+        return f"range {self.first_device}-{self.last_device} of message {self.message_id}"
 
 
 class Delivery(models.Model):

@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -27,6 +28,7 @@ from campaigns.models import (
     Channel,
     Delivery,
     Device,
+    FanoutRange,
     Message,
     MessageState,
     Platform,
@@ -139,6 +141,11 @@ def task_dispatch(*, task_id: int, now: datetime | None = None) -> list[dict]:
                 now=now,
             )
             continue
+        # Each range is marked done by its chunk: the message closes when the last one is.
+        FanoutRange.objects.bulk_create(
+            (FanoutRange(message_id=message.pk, first_device=first, last_device=last) for first, last in ranges),
+            ignore_conflicts=True,
+        )
         for first, last in ranges:
             chunks.append(
                 {
@@ -225,14 +232,26 @@ def chunk_deliver(
         if delivery_ids is None:
             if device_range is not None and message_id is not None:
                 device_ids = _range_devices(task, message_id, device_range, resolved_at)
-            deliveries = _create_deliveries(
-                app, task, plan, message_ids=message_ids, message_id=message_id, device_ids=device_ids, now=now
-            )
+            ranged = device_range is not None and message_id is not None
+            with transaction.atomic() if ranged else nullcontext():
+                deliveries = _create_deliveries(
+                    app, task, plan, message_ids=message_ids, message_id=message_id, device_ids=device_ids, now=now
+                )
+                if ranged:
+                    # Same transaction as the range's deliveries: done means they all exist.
+                    FanoutRange.objects.filter(message_id=message_id, first_device=device_range[0], done=False).update(
+                        done=True
+                    )
         else:
             deliveries = _open_deliveries(
                 Delivery.objects.filter(pk__any=delivery_ids, state=MessageState.QUEUED), messages={}, devices={}
             )
         retry = _send(app, plan, deliveries, final_attempt=final_attempt, now=now)
+    if device_range is not None and message_id is not None and delivery_ids is None:
+        # A range whose devices were all gone (or already final) sends nothing that would close
+        # the message: decide here, under the message's lock, whether it was the last range.
+        with transaction.atomic():
+            status.messages_refresh([message_id], now=now)
     status.task_maybe_finish(task_id)
     return retry
 

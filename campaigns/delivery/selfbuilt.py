@@ -197,6 +197,19 @@ def expire_due(*, now: datetime | None = None, limit: int = 5000) -> int:
         lost, state=MessageState.EXPIRED, status=PushStatus.NONE, reason="expired before it could be sent"
     )
     no_bind += lost
+    # Fan-out messages with final deliveries but a range short of devices (deleted, logged out).
+    fanout = list(
+        Message.objects.filter(
+            expires_at__lte=now,
+            state__in=[MessageState.QUEUED, MessageState.SENDING, MessageState.WAITING],
+            target_id="",
+            fanout_devices__isnull=False,
+        )
+        .exclude(pk__in=lost)
+        .values_list("pk", flat=True)[:limit]
+    )
+    count += status.fanout_messages_expire(fanout, now=now)
+    no_bind += fanout
     task_ids = set(
         Message.objects.filter(Q(deliveries__pk__in=[pk for pk, _ in rows]) | Q(pk__in=no_bind)).values_list(
             "task_id", flat=True

@@ -25,6 +25,7 @@ from campaigns.models import (
     FINAL_STATES,
     Channel,
     Delivery,
+    FanoutRange,
     Message,
     MessageState,
     Platform,
@@ -543,8 +544,11 @@ def messages_refresh(message_ids: Iterable[int], *, now: datetime | None = None)
     StatusEvent.objects.bulk_create(events)
 
 
-def _fanout_refresh(message: Message, now: datetime) -> None:
-    """A fan-out message is final once every device's delivery exists and is final."""
+def _fanout_refresh(message: Message, now: datetime, *, expire: bool = False) -> None:
+    """A fan-out message is final once every range of it is done and its deliveries are final.
+
+    `expire`: past its valid period, it is final once its existing deliveries are (a range whose
+    chunk never ran will not send any more)."""
     deliveries = Delivery.objects.filter(message=message)
     if deliveries.filter(state__in=OPEN_STATES).exists():  # partial index: cheap
         if message.state in (MessageState.PENDING, MessageState.QUEUED):
@@ -553,8 +557,19 @@ def _fanout_refresh(message: Message, now: datetime) -> None:
     expected = message.fanout_devices
     if expected is None:  # dispatched before messages counted their own devices
         expected = PushTask.objects.filter(pk=message.task_id).values_list("target_count", flat=True).first() or 0
-    if deliveries.count() < expected:
-        return  # later chunks have not created their deliveries yet
+    ranges = FanoutRange.objects.filter(message=message)
+    if not expire:
+        if ranges.filter(done=False).exists():
+            return  # later chunks have not created their deliveries yet
+        if not ranges.exists() and deliveries.count() < expected:
+            return  # dispatched before ranges were recorded: decide from the count
+    if not deliveries.exists():
+        if not expire:  # every device of every range was gone (deleted, logged out) when its chunk ran
+            reason = "no device of the target was left to send to"
+            messages_close(
+                [message.pk], state=MessageState.FAILED, status=PushStatus.NO_BIND_INFO, reason=reason, now=now
+            )
+        return  # expired without any delivery: the sweep's "expired before it could be sent"
     accepted = deliveries.filter(state=MessageState.ACCEPTED).count()
     if accepted:
         state, status, desc = MessageState.ACCEPTED, PushStatus.ACKED, f"{accepted} of {expected} devices reached"
@@ -565,6 +580,19 @@ def _fanout_refresh(message: Message, now: datetime) -> None:
     message.state, message.status, message.status_desc, message.status_changed_at = state, status, desc[:300], now
     message.save(update_fields=["state", "status", "status_desc", "status_changed_at"])
     StatusEvent.objects.create(message=message, at=now, state=state, status=status, description=desc[:300])
+
+
+def fanout_messages_expire(message_ids: Iterable[int], *, now: datetime | None = None) -> int:
+    """Fan-out messages past their valid period whose deliveries are all final end final, even
+    when a range never created every device's delivery. Returns how many closed."""
+    ids = list(message_ids)
+    now = now or timezone.now()
+    closed = 0
+    with transaction.atomic():
+        for m in Message.objects.select_for_update().filter(pk__any=ids, state__in=OPEN_STATES).order_by("pk"):
+            _fanout_refresh(m, now, expire=True)
+            closed += Message.objects.filter(pk=m.pk, state__in=FINAL_STATES).exists()
+    return closed
 
 
 def deliveries_retrying(
