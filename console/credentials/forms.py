@@ -145,6 +145,14 @@ class SmsFallbackForm(forms.Form):
         label=_("SMS provider"), choices=App._meta.get_field("sms_fallback_provider").choices, required=False
     )
 
+    def clean_provider(self) -> str:
+        value = self.cleaned_data["provider"]
+        if (value or settings.SMS_PROVIDER) == "http" and not settings.SMS_HTTP_URL:
+            raise forms.ValidationError(
+                _("The HTTP SMS API is not set up on this server: set SMS_HTTP_URL (and its key and secret) first.")
+            )
+        return value
+
 
 class FcmForm(forms.Form):
     enabled = forms.BooleanField(label=_("FCM on"), required=False)

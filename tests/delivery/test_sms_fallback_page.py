@@ -23,8 +23,9 @@ def _post(app, **fields):
 
 @pytest.mark.django_db
 def test_only_a_channel_admin_may_change_it_and_bad_input_changes_nothing(
-    app, channel_admin, marketer, auditor, client_for
+    app, channel_admin, marketer, auditor, client_for, settings
 ):
+    settings.SMS_HTTP_URL = ""
     url = f"/apps/{app.app_key}/push-config/sms/"
     for user in (marketer, auditor):
         assert client_for(user).post(url, _post(app)).status_code == 403
@@ -42,12 +43,14 @@ def test_only_a_channel_admin_may_change_it_and_bad_input_changes_nothing(
         ({"delay_minutes": "abc"}, "Enter a whole number."),
         ({"on": "never"}, "Select a valid choice."),
         ({"provider": "carrier-pigeon"}, "Select a valid choice."),
+        ({"provider": "http"}, "The HTTP SMS API is not set up on this server"),
     ):
         response = admin.post(url, _post(app, **bad))
         assert response.status_code == 400 and message in response.content.decode(), bad
     app.refresh_from_db()
     assert (app.sms_fallback_enabled, app.sms_fallback_delay) == (False, 3600)
 
+    settings.SMS_HTTP_URL = "http://127.0.0.1:9/sms"
     assert admin.post(url, _post(app, delay_minutes="15", on="click")).status_code == 302
     app.refresh_from_db()
     assert (app.sms_fallback_enabled, app.sms_fallback_delay, app.sms_fallback_on, app.sms_fallback_provider) == (
@@ -69,6 +72,8 @@ def test_only_a_channel_admin_may_change_it_and_bad_input_changes_nothing(
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_switched_on_in_the_page_an_sms_reaches_the_provider_and_is_listed(page, login, app, channel_admin, settings):
+    fake = FakeSms(secret="page-secret")
+    settings.SMS_HTTP_URL, settings.SMS_HTTP_KEY, settings.SMS_HTTP_SECRET = fake.url, "k", "page-secret"
     login(channel_admin)
     page.goto(f"/apps/{app.app_key}/push-config/")
     assert page.get_by_test_id("sms-status").inner_text() == "Off"
@@ -85,8 +90,7 @@ def test_switched_on_in_the_page_an_sms_reaches_the_provider_and_is_listed(page,
     assert page.get_by_test_id("sms-status").inner_text() == "On"
     assert App.objects.get(pk=app.pk).sms_fallback_delay == 600
 
-    with FakeSms(secret="page-secret") as fake:
-        settings.SMS_HTTP_URL, settings.SMS_HTTP_KEY, settings.SMS_HTTP_SECRET = fake.url, "k", "page-secret"
+    with fake:
         make_device(app, "phone-1", phone_number="+8613800000009")
         task = make_task(app, ["phone-1"])
         run_task(task)
