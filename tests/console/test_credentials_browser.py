@@ -44,7 +44,8 @@ def test_admin_uploads_certificates_and_sees_the_expiry_banner(page, login, app,
     banner.wait_for()
     assert page.get_by_test_id("cert-environment").inner_text() == "Development (sandbox)"
     text = banner.inner_text()
-    assert f"The APNs certificate for {app.ios_bundle_id}" in text and "expires in 9 days" in text
+    # Just under 10 days left reads "10 days": days left are rounded up, never shown short.
+    assert f"The APNs certificate for {app.ios_bundle_id}" in text and "expires in 10 days" in text
     # The banner is on every page of the app and links to the replacement form.
     page.goto(f"/apps/{app.app_key}/keys/")
     page.get_by_test_id("cert-expiry-banner").get_by_role("link", name="Replace the certificate").click()
