@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -34,7 +35,8 @@ def production_server(env: dict, port: int, log) -> subprocess.Popen:
     """The README's production web command (two workers on this 2-core machine)."""
     command = [sys.executable, "-m", "gunicorn", "console.asgi:application", "-k", "uvicorn.workers.UvicornWorker"]
     command += ["-b", f"127.0.0.1:{port}", "-w", "2", "--backlog", "4096"]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # A session of its own, so the test can end the master and every worker together.
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def signed_poll(app_key: str, device_id: str, secret: str, wait: int) -> bytes:
@@ -142,10 +144,15 @@ def test_2000_idle_long_polls_leave_the_console_fast_and_a_push_wakes_its_device
         loop.close()
         server.terminate()
         try:
-            server.wait(timeout=30)
+            # Workers finish their open long-polls within gunicorn's graceful timeout (30 s).
+            server.wait(timeout=45)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        try:
+            os.killpg(server.pid, signal.SIGKILL)  # no worker outlives the test
+        except ProcessLookupError:
+            pass
         log.close()
 
 
