@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, quote
 
@@ -92,19 +93,22 @@ def parse_iso_utc(value: str) -> datetime | None:
     return None
 
 
-class Verifier:
+class Verifier(ABC):
     """One signature scheme of the door."""
 
     name = ""
 
+    @abstractmethod
     def applies(self, request: HttpRequest) -> bool:
-        raise NotImplementedError
+        """True when `request` carries this scheme's signature."""
 
+    @abstractmethod
     def parse(self, request: HttpRequest) -> SignedCall:
-        raise NotImplementedError
+        """The key id, date, nonce and action the request claims (DoorError when malformed)."""
 
+    @abstractmethod
     def check_signature(self, request: HttpRequest, signed: SignedCall, secret: str) -> None:
-        raise NotImplementedError
+        """Raise DoorError unless the request is signed with `secret`."""
 
 
 def signature_mismatch(string_to_sign: str) -> DoorError:
