@@ -19,6 +19,9 @@ from tests.factories_campaigns import (
     UserBindingFactory,
 )
 
+# Screenshots a person can look at after the run (gitignored).
+ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "artifacts"
+
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
@@ -77,6 +80,8 @@ def test_report_pages_row_expansion_chart_switch_and_excel_download(page, login,
     assert 50.0 in rates  # open rate 4/8 on today's bucket
     page.get_by_label("By count").check()
     page.locator("#usage-chart[data-mode=count]").wait_for(state="attached")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "analysis.png"), full_page=True)
 
     with page.expect_download() as info:
         page.get_by_test_id("analysis-export").click()
