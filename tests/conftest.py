@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from console.acs.models import AccessKey
 from console.models import Role
 from tests.factories import DEFAULT_PASSWORD, AppFactory, MembershipFactory, UserFactory
 
@@ -50,6 +51,22 @@ def auditor(app):
 def outsider(other_app):
     """A channel admin of another app: must learn nothing about `app`."""
     return _member(other_app, Role.CHANNEL_ADMIN, "otto_outsider")
+
+
+# AccessKeys of the Alibaba Cloud doors, one per role.
+@pytest.fixture
+def marketer_key(marketer):
+    return AccessKey.objects.create(user=marketer)
+
+
+@pytest.fixture
+def auditor_key(auditor):
+    return AccessKey.objects.create(user=auditor)
+
+
+@pytest.fixture
+def outsider_key(outsider):
+    return AccessKey.objects.create(user=outsider)
 
 
 @pytest.fixture

@@ -5,25 +5,9 @@ from __future__ import annotations
 import pytest
 
 from campaigns.models import DeviceAlias, Tag
-from console.acs.models import AccessKey
 from tests.delivery.conftest import clean_broker, gateways, huawei_channel, make_device, pki  # noqa: F401
 
 from .helpers import RawRpc, Sdks
-
-
-@pytest.fixture
-def marketer_key(marketer):
-    return AccessKey.objects.create(user=marketer)
-
-
-@pytest.fixture
-def auditor_key(auditor):
-    return AccessKey.objects.create(user=auditor)
-
-
-@pytest.fixture
-def outsider_key(outsider):
-    return AccessKey.objects.create(user=outsider)
 
 
 @pytest.fixture
