@@ -131,8 +131,10 @@ def test_template_multiple_send_to_simulated_devices_shows_progress_status_and_t
         expect(detail).to_contain_text(TASK_NAME)
         status = detail.locator("dd").nth(2)
         expect(status).to_contain_text(str(PushStatus.ACKED.value))
-        timeline = detail.locator("tbody tr")
+        timeline = detail.get_by_test_id("status-timeline").locator("tbody tr")
         events = StatusEvent.objects.filter(message=message).count()
         assert events >= 2  # at least queued/sent and the ack
         expect(timeline).to_have_count(events)
-        expect(detail.locator("tbody")).to_contain_text(message.deliveries.get().device.device_id)
+        expect(detail.get_by_test_id("status-timeline").locator("tbody")).to_contain_text(
+            message.deliveries.get().device.device_id
+        )
