@@ -20,7 +20,16 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/
 
 @pytest.fixture
 def app(db):
-    return AppFactory(name="Main App")
+    app = AppFactory(name="Main App")
+    # A test database made anew restarts its ids: nonces a former run kept in Redis for the same
+    # id would count as this app's.
+    from console.security.counters import redis_client
+
+    client = redis_client()
+    if client is not None:
+        for key in client.scan_iter(f"pushdeck:once:nonce:{app.pk}:*"):
+            client.delete(key)
+    return app
 
 
 @pytest.fixture
