@@ -48,7 +48,7 @@ def worker_env(**extra: str) -> dict[str, str]:
     url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     if db.get("PASSWORD"):
         url = url.replace(f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@")
-    return dict(
+    env = dict(
         os.environ,
         DATABASE_URL=url,
         DEBUG="false",
@@ -56,8 +56,9 @@ def worker_env(**extra: str) -> dict[str, str]:
         OUTBOUND_ALLOWED_NETWORKS="127.0.0.0/8,::1/128",
         SECRET_KEY=settings.SECRET_KEY,
         FIELD_ENCRYPTION_KEY=",".join(settings.FIELD_ENCRYPTION_KEYS),
-        **extra,
     )
+    env.update(extra)
+    return env
 
 
 def create_data(count: int, url: str, private_pem: str, public_pem: str) -> tuple[App, list[int]]:
@@ -132,10 +133,7 @@ def main() -> None:
     receiver, url, stats = serve_in_process(public_pem)
     print(f"creating {args.count} accepted deliveries ...", flush=True)
     app, ids = create_data(args.count, url, private_pem, public_pem)
-    # The receiver is on this machine: let the outbound guard connect to it.
-    env = worker_env(
-        PUSHDECK_CALLBACK_APP_TASKS=str(args.workers * args.concurrency), OUTBOUND_ALLOWED_NETWORKS="127.0.0.1/32"
-    )
+    env = worker_env(PUSHDECK_CALLBACK_APP_TASKS=str(args.workers * args.concurrency))
     workers: list[subprocess.Popen] = []
     from campaigns.delivery.tasks import send_receipts
 
