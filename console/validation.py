@@ -35,6 +35,11 @@ def http_url_ok(value: str, *, placeholders: re.Pattern | None = None) -> bool:
 
 
 def _has_control(value: str, allowed: str = "") -> bool:
+    # A printable string holds no character of the categories below (Python counts every
+    # "C*" character as not printable): one C-level pass settles the usual case, and only
+    # strings with line breaks, tabs or other separators take the per-character check.
+    if value.isprintable():
+        return False
     return any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") and c not in allowed for c in value)
 
 
