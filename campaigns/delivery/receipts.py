@@ -4,9 +4,10 @@ One receipt per POST, as the SPEC says; what makes them keep pace with delivery:
 
 - receipts travel in batches (one task per app and batch, not one per delivery);
 - the app's signing key is parsed once per process (`console.keys.private_key`);
-- each callback endpoint (scheme, host, port) has one pooled keep-alive client per process,
-  built by `client_for`; every POST goes through the outbound guard (`console.security.outbound`):
-  the URL is resolved and checked once per batch and each POST connects to that address;
+- each callback endpoint has one pool of keep-alive connections per process (`pools()`, on
+  urllib3, lean enough that signing stays the main cost); every POST goes through the outbound
+  guard (`console.security.outbound`): the URL is resolved and checked once per batch and each
+  POST connects to that address;
 - a batch is sent concurrently (`PUSHDECK_CALLBACK_CONCURRENCY` at once) and an app holds at
   most `PUSHDECK_CALLBACK_APP_TASKS` batches at a time on the whole fleet, so a slow or failing
   endpoint keeps only a bounded share of the workers and delays only its own app;
@@ -25,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import httpx
+import urllib3
 from django.conf import settings
 from django.utils import timezone
 
@@ -38,16 +39,15 @@ from console.security import outbound
 logger = logging.getLogger(__name__)
 
 
-def receipt_body(delivery: Delivery) -> dict:
+def receipt_body(*, message_id: int, state: str, status: int, target_id: str, device_id: str, platform: str) -> dict:
     """SPEC "Callback": msgId, pushSuccess, statusCode, statusDesc, targetId, extInfo {adToken, osType}."""
-    message, device = delivery.message, delivery.device
     return {
-        "msgId": str(message.pk),
-        "pushSuccess": delivery.state == MessageState.ACCEPTED,
-        "statusCode": delivery.status,
-        "statusDesc": status_text(delivery.status),
-        "targetId": message.target_id or device.device_id,
-        "extInfo": {"adToken": device.device_id, "osType": "iOS" if device.platform == Platform.IOS else "Android"},
+        "msgId": str(message_id),
+        "pushSuccess": state == MessageState.ACCEPTED,
+        "statusCode": status,
+        "statusDesc": status_text(status),
+        "targetId": target_id or device_id,
+        "extInfo": {"adToken": device_id, "osType": "iOS" if platform == Platform.IOS else "Android"},
     }
 
 
@@ -57,53 +57,27 @@ def _with_sign(url: str, sign: str) -> str:
     return urlunsplit(parts._replace(query=query + urlencode({"sign": sign})))
 
 
-# Pooled clients ----------------------------------------------------------------------
+# Pooled connections ------------------------------------------------------------------
+
+_pools: dict[tuple[int, float], outbound.Pools] = {}
+_pools_lock = threading.Lock()
 
 
-def callback_transport(origin: str) -> httpx.BaseTransport:
-    """The connection step of every callback client (replace to guard outbound connections)."""
-    return httpx.HTTPTransport(
-        limits=httpx.Limits(
-            max_connections=settings.PUSHDECK_CALLBACK_CONCURRENCY,
-            max_keepalive_connections=settings.PUSHDECK_CALLBACK_CONCURRENCY,
-            keepalive_expiry=30,
-        ),
-        retries=0,
-    )
+def pools() -> outbound.Pools:
+    """The process's keep-alive pools for callback endpoints (one per checked address), reused by every batch."""
+    key = (settings.PUSHDECK_CALLBACK_CONCURRENCY, settings.PUSHDECK_CALLBACK_TIMEOUT)
+    found = _pools.get(key)
+    if found is None:
+        with _pools_lock:
+            found = _pools.setdefault(key, outbound.Pools(maxsize=key[0], timeout=key[1]))
+    return found
 
 
-_clients: dict[str, httpx.Client] = {}
-_clients_lock = threading.Lock()
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def client_for(url: str) -> httpx.Client:
-    """One keep-alive client per callback endpoint and process, reused by every batch."""
-    origin = _origin(url)
-    client = _clients.get(origin)
-    if client is None:
-        with _clients_lock:
-            client = _clients.get(origin)
-            if client is None:
-                client = httpx.Client(
-                    transport=callback_transport(origin),
-                    timeout=settings.PUSHDECK_CALLBACK_TIMEOUT,
-                    headers={"Content-Type": "application/json"},
-                    follow_redirects=False,
-                )
-                _clients[origin] = client
-    return client
-
-
-def close_clients() -> None:
-    with _clients_lock:
-        for client in _clients.values():
-            client.close()
-        _clients.clear()
+def close_pools() -> None:
+    with _pools_lock:
+        for each in _pools.values():
+            each.close()
+        _pools.clear()
 
 
 # Sending -----------------------------------------------------------------------------
@@ -117,17 +91,21 @@ class BatchResult:
     gave_up: list[int] = field(default_factory=list)  # failed on the last attempt
 
 
-def _post(
-    client: httpx.Client, url: str, raw: bytes, destination: outbound.Destination | Exception
-) -> tuple[int | None, str]:
+_HEADERS = {"Content-Type": "application/json"}
+
+
+def _post(url: str, raw: bytes, destination: outbound.Destination | Exception) -> tuple[int | None, str]:
     """Through the outbound guard, to the address checked for this batch; errors in neutral words."""
     if isinstance(destination, Exception):
         return None, outbound.describe_error(destination)
     try:
-        response = outbound.post(client, url, content=raw, destination=destination)
-    except (httpx.HTTPError, outbound.RefusedDestination) as exc:
+        status = outbound.post(pools(), url, content=raw, headers=_HEADERS, destination=destination)
+    except (urllib3.exceptions.HTTPError, OSError, outbound.RefusedDestination) as exc:
         return None, outbound.describe_error(exc)
-    return response.status_code, "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+    return status, "" if 200 <= status < 300 else f"HTTP {status}"
+
+
+_FIELDS = ("pk", "message_id", "state", "status", "message__target_id", "device__device_id", "device__platform")
 
 
 def receipts_send(*, app_id: int, delivery_ids: list[int], attempt: int) -> BatchResult:
@@ -136,14 +114,11 @@ def receipts_send(*, app_id: int, delivery_ids: list[int], attempt: int) -> Batc
     keys = KeyConfig.objects.filter(app_id=app_id).first()
     if keys is None or not keys.callback_enabled or not keys.callback_url or not keys.console_private_key:
         return result
-    deliveries = list(
-        Delivery.objects.select_related("message", "device")
-        .filter(pk__in=delivery_ids, message__app_id=app_id)
-        .order_by("pk")
+    rows = list(
+        Delivery.objects.filter(pk__in=delivery_ids, message__app_id=app_id).order_by("pk").values_list(*_FIELDS)
     )
-    if not deliveries:
+    if not rows:
         return result
-    client = client_for(keys.callback_url)
     private_pem, base_url = keys.console_private_key, keys.callback_url
     # Resolved and checked once per batch, now (not when the URL was saved): every POST of the
     # batch connects to this address, whatever the name resolves to meanwhile.
@@ -152,47 +127,56 @@ def receipts_send(*, app_id: int, delivery_ids: list[int], attempt: int) -> Batc
     except outbound.RefusedDestination as exc:
         destination = exc
 
-    def prepare(delivery: Delivery) -> tuple[Delivery, dict, bytes, str]:
-        body = receipt_body(delivery)
+    def prepare(row: tuple) -> tuple[int, int, dict, bytes, str]:
+        pk, message_id, state, status, target_id, device_id, platform = row
+        body = receipt_body(
+            message_id=message_id,
+            state=state,
+            status=status,
+            target_id=target_id,
+            device_id=device_id,
+            platform=platform,
+        )
         raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        return delivery, body, raw, _with_sign(base_url, rsa_sign(private_pem, raw))
+        return pk, message_id, body, raw, _with_sign(base_url, rsa_sign(private_pem, raw))
 
     records: list[CallbackAttempt] = []
-    width = max(1, min(settings.PUSHDECK_CALLBACK_CONCURRENCY, len(deliveries)))
-    pending = iter(deliveries)
+    width = max(1, min(settings.PUSHDECK_CALLBACK_CONCURRENCY, len(rows)))
+    pending = iter(rows)
     failures_in_a_row = 0
     any_success = False
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="receipt") as pool:
         running = {}
 
-        def start(delivery: Delivery) -> None:
-            delivery, body, raw, url = prepare(delivery)
-            running[pool.submit(_post, client, url, raw, destination)] = (delivery, body)
+        def start(row: tuple) -> None:
+            pk, message_id, body, raw, url = prepare(row)
+            running[pool.submit(_post, url, raw, destination)] = (pk, message_id, body)
 
-        for delivery in pending:
-            start(delivery)
+        for row in pending:
+            start(row)
             if len(running) >= width:
                 break
+        now = timezone.now
         while running:
             future = next(as_completed(running))
-            delivery, body = running.pop(future)
+            pk, message_id, body = running.pop(future)
             code, error = future.result()
             ok = code is not None and 200 <= code < 300
             records.append(
                 CallbackAttempt(
                     app_id=app_id,
-                    message_id=delivery.message_id,
-                    delivery_id=delivery.pk,
+                    message_id=message_id,
+                    delivery_id=pk,
                     url=base_url,
                     body=body,
                     attempt=attempt,
                     response_status=code,
                     error=error,
                     succeeded=ok,
-                    at=timezone.now(),
+                    at=now(),
                 )
             )
-            (result.sent if ok else result.failed).append(delivery.pk)
+            (result.sent if ok else result.failed).append(pk)
             any_success = any_success or ok
             failures_in_a_row = 0 if ok else failures_in_a_row + 1
             if not any_success and failures_in_a_row >= width:
@@ -200,7 +184,7 @@ def receipts_send(*, app_id: int, delivery_ids: list[int], attempt: int) -> Batc
             nxt = next(pending, None)
             if nxt is not None:
                 start(nxt)
-    result.untried = [d.pk for d in pending]
+    result.untried = [row[0] for row in pending]
     CallbackAttempt.objects.bulk_create(records, batch_size=1000)
     if attempt >= settings.PUSHDECK_CALLBACK_MAX_ATTEMPTS and result.failed:
         result.gave_up, result.failed = result.failed, []

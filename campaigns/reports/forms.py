@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Channel, MessageState, Platform, PushType, ReceiptEventType
+from console.widgets import ISO_DATETIME, IsoDateField, IsoDateTimeField
 
 from .selectors import FINE_RANGE, MAX_RANGE
 
@@ -37,7 +38,7 @@ class MessageFilterForm(forms.Form):
         required=False,
         help_text=_("Multiple-push messages are shown when you search, pick them here or choose a task."),
     )
-    day = forms.DateField(label=_("Date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    day = IsoDateField(label=_("Date"), required=False)
 
     def clean_day(self):
         day = self.cleaned_data.get("day")
@@ -58,7 +59,7 @@ class MessageFilterForm(forms.Form):
 class TaskFilterForm(forms.Form):
     task_id = forms.IntegerField(label=_("Task id"), required=False, min_value=1)
     name = forms.CharField(label=_("Task name"), max_length=200, required=False)
-    started = forms.DateField(label=_("Start date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    started = IsoDateField(label=_("Start date"), required=False)
 
     def filters(self) -> dict:
         data = self.cleaned_data
@@ -80,12 +81,8 @@ class DeviceQueryForm(forms.Form):
 
 
 class ReceiptFilterForm(forms.Form):
-    at_from = forms.DateTimeField(
-        label=_("From"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
-    )
-    at_to = forms.DateTimeField(
-        label=_("To"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
-    )
+    at_from = IsoDateTimeField(label=_("From"), required=False)
+    at_to = IsoDateTimeField(label=_("To"), required=False)
     event = forms.ChoiceField(label=_("Event"), choices=_blank(ReceiptEventType.choices), required=False)
     device_id = forms.CharField(label=_("Device id"), max_length=128, required=False)
     message_id = forms.IntegerField(label=_("Message id"), required=False, min_value=1)
@@ -110,8 +107,8 @@ class AnalysisForm(forms.Form):
     GRANULARITIES = [("minute", _("Minute")), ("hour", _("Hour")), ("day", _("Day"))]
     CHANNELS = [(c, label) for c, label in Channel.choices if c != Channel.SANDBOX]
 
-    start = forms.DateTimeField(label=_("From"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    end = forms.DateTimeField(label=_("To"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    start = IsoDateTimeField(label=_("From"))
+    end = IsoDateTimeField(label=_("To"))
     granularity = forms.ChoiceField(label=_("Granularity"), choices=GRANULARITIES)
     platform = forms.ChoiceField(label=_("Platform"), choices=_blank(Platform.choices), required=False)
     app_version = forms.CharField(label=_("App version"), max_length=40, required=False)
@@ -127,8 +124,8 @@ class AnalysisForm(forms.Form):
         today = timezone.localdate()
         tz = timezone.get_current_timezone()
         return {
-            "start": datetime.combine(today - timedelta(days=6), time.min, tz).strftime("%Y-%m-%dT%H:%M"),
-            "end": datetime.combine(today + timedelta(days=1), time.min, tz).strftime("%Y-%m-%dT%H:%M"),
+            "start": datetime.combine(today - timedelta(days=6), time.min, tz).strftime(ISO_DATETIME),
+            "end": datetime.combine(today + timedelta(days=1), time.min, tz).strftime(ISO_DATETIME),
             "granularity": "day",
         }
 
@@ -166,8 +163,8 @@ class ExportForm(forms.Form):
     FORMATS = [("csv", "CSV"), ("xlsx", _("Excel"))]
 
     kind = forms.ChoiceField(label=_("What"), choices=KINDS)
-    date_from = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_("To (inclusive)"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = IsoDateField(label=_("From"))
+    date_to = IsoDateField(label=_("To (inclusive)"))
     file_format = forms.ChoiceField(label=_("Format"), choices=FORMATS)
 
     def clean(self):

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.codes import ApiCode, PushError
 from campaigns.models import PushType, TargetType
+from console.widgets import IsoDateTimeField
 from templates_app.models import ClickAction, DisplayStyle, DisplayType, Template
 
 from . import csvingest, rules, services
@@ -98,10 +99,9 @@ class SendForm(forms.Form):
             "templateCode, channel, taskId. badge_add_num needs badge_class; big_text must be 1."
         ),
     )
-    send_at = forms.DateTimeField(
+    send_at = IsoDateTimeField(
         label=_("Send at"),
         required=False,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         help_text=_("Empty: send now. At most 7 days ahead, in your time zone."),
     )
 

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+import urllib3
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
@@ -126,43 +129,89 @@ def resolve(url: str) -> Destination:
     return Destination(url=url.strip(), scheme=scheme, host=host, port=port, address=addresses[0])
 
 
-def _pinned(dest: Destination, url: str) -> tuple[str, dict[str, str], dict]:
-    """The URL rewritten to the checked address, the Host header and the TLS server name."""
-    parts = urlsplit(url)
-    literal = f"[{dest.address}]" if dest.address.version == 6 else str(dest.address)
-    default = 443 if dest.scheme == "https" else 80
-    netloc = literal if dest.port == default else f"{literal}:{dest.port}"
-    host_header = dest.host if dest.port == default else f"{dest.host}:{dest.port}"
-    extensions = {"sni_hostname": dest.host} if dest.scheme == "https" else {}
-    return urlunsplit(parts._replace(netloc=netloc)), {"Host": host_header}, extensions
+class Pools:
+    """Keep-alive connection pools to checked addresses, one per (scheme, address, port, host name).
+
+    A pool connects to the address `resolve()` checked; the host name is still sent as Host and
+    as the TLS server name, and the certificate is verified for it. Thread-safe; a process keeps
+    at most `limit` pools (the oldest is closed first).
+    """
+
+    def __init__(self, *, maxsize: int, timeout: float, limit: int = 256):
+        self.maxsize = maxsize
+        self.timeout = urllib3.Timeout(connect=timeout, read=timeout)
+        self.limit = limit
+        self._pools: OrderedDict[tuple, urllib3.HTTPConnectionPool] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _new(self, dest: Destination) -> urllib3.HTTPConnectionPool:
+        common = dict(port=dest.port, maxsize=self.maxsize, block=True, timeout=self.timeout, retries=False)
+        if dest.scheme == "https":
+            return urllib3.HTTPSConnectionPool(
+                str(dest.address),
+                server_hostname=dest.host,
+                assert_hostname=dest.host,
+                cert_reqs="CERT_REQUIRED",
+                ssl_context=ssl.create_default_context(),
+                **common,
+            )
+        return urllib3.HTTPConnectionPool(str(dest.address), **common)
+
+    def get(self, dest: Destination) -> urllib3.HTTPConnectionPool:
+        key = (dest.scheme, dest.address, dest.port, dest.host)
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = self._pools[key] = self._new(dest)
+                while len(self._pools) > self.limit:
+                    self._pools.popitem(last=False)[1].close()
+            return pool
+
+    def close(self) -> None:
+        with self._lock:
+            for pool in self._pools.values():
+                pool.close()
+            self._pools.clear()
 
 
 def describe_error(exc: Exception) -> str:
     """A failure in words that say nothing about the network behind the address."""
     if isinstance(exc, RefusedDestination):
         return f"refused destination ({exc.reason})"
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return "could not connect"
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
         return "timed out"
     return "could not connect"
 
 
 def post(
-    client: httpx.Client,
+    pools: Pools,
     url: str,
     *,
     content: bytes,
     headers: dict[str, str] | None = None,
     destination: Destination | None = None,
-) -> httpx.Response:
-    """POST through `client` to the checked address of `url`; never redirects.
+) -> int:
+    """POST to the checked address of `url` through a pooled keep-alive connection; the HTTP status.
 
     `destination` is a `resolve()` of the same host done just before (a batch resolves once);
-    without it the URL is resolved now. Raises RefusedDestination for a refused URL and
-    httpx.HTTPError for a failed connection.
+    without it the URL is resolved now. Never follows a redirect. Raises RefusedDestination for
+    a refused URL and urllib3.exceptions.HTTPError for a failed connection.
     """
     dest = destination or resolve(url)
-    pinned, host, extensions = _pinned(dest, url)
-    request = client.build_request(
-        "POST", pinned, content=content, headers={**(headers or {}), **host}, extensions=extensions
+    parts = urlsplit(url)
+    default = 443 if dest.scheme == "https" else 80
+    host_header = dest.host if dest.port == default else f"{dest.host}:{dest.port}"
+    target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    response = pools.get(dest).urlopen(
+        "POST",
+        target,
+        body=content,
+        headers={**(headers or {}), "Host": host_header},
+        retries=False,
+        redirect=False,
+        assert_same_host=False,
+        preload_content=True,
     )
-    return client.send(request, follow_redirects=False)
+    return response.status

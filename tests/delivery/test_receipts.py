@@ -24,7 +24,7 @@ from .test_worker_queue import QUEUES
 class CallbackServer:
     """The customer's callback endpoint: checks the signature with the console public key."""
 
-    def __init__(self, public_pem, fail_first=0):
+    def __init__(self, public_pem, fail_first=0, tls=None):
         self.received = []
         self.fail_first = fail_first
         outer = self
@@ -44,6 +44,8 @@ class CallbackServer:
                 self.end_headers()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:  # an ssl.SSLContext: the endpoint speaks HTTPS
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook?app=1"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+import ssl
 
 import pytest
 
@@ -165,6 +166,50 @@ def test_a_closed_port_and_a_refusal_read_the_same(app, gateways, signing, setti
 
     assert receipt_post(delivery_id=Delivery.objects.get(message__task=task).pk, attempt=1) is False
     assert CallbackAttempt.objects.get().error == "could not connect"
+
+
+def _tls_endpoint(pki, public_pem) -> CallbackServer:
+    """A receipt endpoint over HTTPS with the test CA's certificate for localhost and 127.0.0.1."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.server_cert_file, pki.server_key_file)
+    return CallbackServer(public_pem, tls=context)
+
+
+def _receipt_over(app, url: str, name: str) -> bool | None:
+    from campaigns.delivery.receipts import close_pools, receipt_post
+
+    close_pools()  # a new trust store or address: new connections
+    enable_callback(app, url)
+    make_device(app, name, platform="ios")
+    task = make_task(app, [name], target_type=TargetType.IOS_DEVICE)
+    run_task(task)
+    return receipt_post(delivery_id=Delivery.objects.get(message__task=task).pk, attempt=1)
+
+
+@pytest.mark.django_db
+def test_an_https_endpoint_is_verified_for_its_host_name(app, gateways, signing, pki, monkeypatch):  # noqa: F811
+    """Connected to the checked address, verified for the URL's name: trusted CA and matching name only."""
+    server = _tls_endpoint(pki, signing)
+    port = server.server.server_address[1]
+    try:
+        # Not trusted yet: the test CA is in no trust store.
+        monkeypatch.setenv("SSL_CERT_FILE", pki.server_cert_file)
+        assert _receipt_over(app, f"https://localhost:{port}/hook", "tls1") is False
+        assert server.received == []
+        monkeypatch.setenv("SSL_CERT_FILE", pki.ca_file)
+        assert _receipt_over(app, f"https://localhost:{port}/hook", "tls2") is True
+        assert [hit["valid"] for hit in server.received] == [True]
+        # The name resolves to 127.0.0.1, which the certificate covers, but the URL's name is not in it.
+        _fake_dns(monkeypatch, {"receipts.tls.test": ["127.0.0.1"]})
+        assert _receipt_over(app, f"https://receipts.tls.test:{port}/hook", "tls3") is False
+    finally:
+        server.close()
+        from campaigns.delivery.receipts import close_pools
+
+        close_pools()
+    assert len(server.received) == 1
+    errors = list(CallbackAttempt.objects.order_by("pk").values_list("succeeded", "error"))
+    assert errors == [(False, "could not connect"), (True, ""), (False, "could not connect")]
 
 
 def test_a_service_account_token_uri_is_ignored(settings):

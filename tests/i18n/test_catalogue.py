@@ -50,6 +50,9 @@ ALLOWED = {
     ".p12",
     ".p8",
     "UTC",
+    # ISO 8601 format notation, which date fields show in every language.
+    "YYYY-MM-DD",
+    "YYYY-MM-DD HH:MM",
     # Apple and Android terms shown as the developer consoles write them.
     "Activity",
     "Key ID",

@@ -48,9 +48,9 @@ def test_send_at_nine_in_shanghai_is_one_utc_and_two_in_berlin(app, marketer, ch
     )
     shanghai = client_for(marketer)
     form_url = reverse("campaigns:send-simple", kwargs={"app_key": app.app_key})
-    # The picker says which zone it reads.
-    assert 'data-testid="picker-zone">(Asia/Shanghai)<' in shanghai.get(form_url).content.decode()
-    response = shanghai.post(form_url, _send_data(f"{day.isoformat()}T09:00"))
+    # The field says which zone it reads, with the offset.
+    assert 'data-testid="picker-zone">(Asia/Shanghai, UTC+08:00)<' in shanghai.get(form_url).content.decode()
+    response = shanghai.post(form_url, _send_data(f"{day.isoformat()} 09:00"))
     task = PushTask.objects.get()
     assert response.status_code == 302 and response["Location"].endswith(f"/send/tasks/{task.pk}/")
     assert task.status == TaskStatus.SCHEDULED
@@ -75,7 +75,7 @@ def test_send_at_in_the_past_of_the_viewers_zone_is_refused_and_nothing_is_saved
     UserProfile.objects.filter(user=marketer).update(timezone="Asia/Shanghai")
     yesterday = timezone.now().astimezone(SHANGHAI) - timedelta(days=1)
     url = reverse("campaigns:send-simple", kwargs={"app_key": app.app_key})
-    response = client_for(marketer).post(url, _send_data(yesterday.strftime("%Y-%m-%dT%H:%M")))
+    response = client_for(marketer).post(url, _send_data(yesterday.strftime("%Y-%m-%d %H:%M")))
     assert response.status_code == 200
     assert 'id="id_send_at_error"' in response.content.decode()
     assert not PushTask.objects.exists()
