@@ -180,7 +180,7 @@ def callback_receiver(app: App):
 # The dispatch worker command README.md tells people to run ("Running a fleet of workers");
 # with no options the bench starts exactly this (tests/hardening/test_worker_command.py keeps
 # them equal).
-README_WORKER = "celery -A console worker -Q dispatch -P threads -c 4"
+README_WORKER = "celery -A console worker -Q dispatch -P prefork -c 4"
 
 
 def _readme_option(flag: str) -> str:
