@@ -378,8 +378,15 @@ class Delivery(models.Model):
 class StatusEvent(models.Model):
     """The timeline of a message and its deliveries."""
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events", db_index=False)
-    delivery = models.ForeignKey(Delivery, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    # No constraints on the log tables' relations: a constraint checks, per deleted message or
+    # delivery, every table that names it, and that check cost retention more than its deletes.
+    # campaigns.retention and the ORM's cascade delete these rows with their message.
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="events", db_index=False, db_constraint=False
+    )
+    delivery = models.ForeignKey(
+        Delivery, null=True, blank=True, on_delete=models.CASCADE, related_name="events", db_constraint=False
+    )
     at = models.DateTimeField(default=timezone.now)
     state = models.CharField(max_length=10, choices=MessageState.choices)
     status = models.IntegerField()
@@ -402,7 +409,8 @@ class ReceiptEventType(models.TextChoices):
 
 class ReceiptEvent(models.Model):
     app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="receipts")
+    # No constraint: see StatusEvent.
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="receipts", db_constraint=False)
     device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     event = models.CharField(max_length=10, choices=ReceiptEventType.choices)
     channel = models.CharField(max_length=10, blank=True)
@@ -519,8 +527,13 @@ class CallbackAttempt(models.Model):
     """One POST of a delivery receipt to the app's callback URL."""
 
     app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="callback_attempts")
-    delivery = models.ForeignKey(Delivery, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # No constraints: see StatusEvent.
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="callback_attempts", db_constraint=False
+    )
+    delivery = models.ForeignKey(
+        Delivery, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     url = models.URLField(max_length=500)
     body = models.JSONField(default=dict)
     attempt = models.PositiveSmallIntegerField(default=1)

@@ -14,6 +14,7 @@ from campaigns.models import (
     Message,
     PushTask,
     ReceiptEvent,
+    SmsMessage,
     StatusEvent,
     UsageRollup,
 )
@@ -144,3 +145,91 @@ def test_each_slice_commits_on_its_own_and_a_broken_run_is_finished_by_the_next(
         plan = " ".join(r[0] for r in cursor.fetchall())
         cursor.execute("RESET enable_seqscan")
     assert "Scan Backward using message_app_created" in plan, plan
+
+
+LOG_TABLES = (StatusEvent, ReceiptEvent, CallbackAttempt)
+
+
+def _orphans() -> dict[str, int]:
+    """Rows of the log tables (no foreign key constraint) whose message or delivery is gone."""
+    messages, deliveries = Message.objects.values("pk"), Delivery.objects.values("pk")
+    found = {}
+    for model in LOG_TABLES:
+        found[model.__name__] = model.objects.exclude(message_id__in=messages).count()
+        if any(f.name == "delivery" for f in model._meta.fields):
+            found[f"{model.__name__}.delivery"] = (
+                model.objects.filter(delivery__isnull=False).exclude(delivery_id__in=deliveries).count()
+            )
+    found["SmsMessage"] = SmsMessage.objects.exclude(delivery_id__in=deliveries).count()
+    return found
+
+
+@pytest.mark.django_db
+def test_a_purge_leaves_no_orphan_in_the_log_tables(history, app, settings, monkeypatch):
+    """The log tables have no constraint to refuse an orphan: the purge itself deletes their rows,
+    a broadcast's (slice by slice, by delivery) as well as an ordinary message's."""
+    from campaigns import retention
+
+    settings.PUSHDECK_MESSAGE_RETENTION_DAYS = 30
+    created = history["now"] - timedelta(days=45)
+    broadcast = Message.objects.create(
+        app=app, task=history["old_task"], customer_msg_id="all", push_type="BROADCAST", target_type="all",
+        created_at=created, expires_at=created + timedelta(hours=1),
+    )  # fmt: skip
+    for n in range(5):
+        device = Device.objects.create(app=app, device_id=f"b{n}", platform="ios")
+        delivery = Delivery.objects.create(message=broadcast, device=device, channel="apns", created_at=created)
+        StatusEvent.objects.create(message=broadcast, delivery=delivery, state="accepted", status=2, at=created)
+        ReceiptEvent.objects.create(app=app, message=broadcast, device=device, event="sent", at=created)
+        CallbackAttempt.objects.create(app=app, message=broadcast, delivery=delivery, url="https://example.com/r")
+        SmsMessage.objects.create(app=app, delivery=delivery, phone_number="+8613800000000", provider="fake")
+    kept = history["new"][0].deliveries.get()
+    SmsMessage.objects.create(app=app, delivery=kept, phone_number="+8613800000001", provider="fake")
+    monkeypatch.setattr(retention, "CHILD_ROWS", 1)  # the broadcast's rows go by slices of 2 deliveries
+    assert messages_purge(now=history["now"], batch=2).messages == 6
+    assert _orphans() == dict.fromkeys(_orphans(), 0)
+    remaining = {m.pk for m in history["new"]}
+    for model in LOG_TABLES:
+        assert set(model.objects.values_list("message_id", flat=True)) == remaining, model.__name__
+    assert list(SmsMessage.objects.values_list("delivery_id", flat=True)) == [kept.pk]
+
+
+@pytest.mark.django_db
+def test_deleting_a_message_through_the_orm_still_deletes_its_log_rows(history, app):
+    """Without a database constraint the relation stays an ORM cascade: a message deleted one by
+    one (the admin, a test, a data fix) takes its deliveries, timeline, receipts and attempts."""
+    message = history["old"][0]
+    delivery = message.deliveries.get()
+    SmsMessage.objects.create(app=app, delivery=delivery, phone_number="+8613800000000", provider="fake")
+    StatusEvent.objects.create(message=message, state="accepted", status=2)  # the message's own line
+    message.delete()
+    assert not Delivery.objects.filter(message_id=message.pk).exists()
+    for model in LOG_TABLES:
+        assert not model.objects.filter(message_id=message.pk).exists(), model.__name__
+    assert not SmsMessage.objects.filter(delivery_id=delivery.pk).exists()
+    assert _orphans() == dict.fromkeys(_orphans(), 0)
+    # A delivery deleted on its own takes its timeline lines and attempts too.
+    other = history["old"][1].deliveries.get()
+    other.delete()
+    assert not StatusEvent.objects.filter(delivery_id=other.pk).exists()
+    assert not CallbackAttempt.objects.filter(delivery_id=other.pk).exists()
+    assert _orphans() == dict.fromkeys(_orphans(), 0)
+
+
+@pytest.mark.django_db
+def test_only_the_log_tables_lost_their_constraints():
+    """A deleted message or delivery fires one check per table that has a constraint on it:
+    the log tables have none; deliveries, fan-out ranges and SMS rows keep theirs."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint "
+            "WHERE contype = 'f' AND confrelid IN ('campaigns_message'::regclass, 'campaigns_delivery'::regclass)"
+        )
+        constrained = set(cursor.fetchall())
+    assert constrained == {
+        ("campaigns_delivery", "campaigns_message"),
+        ("campaigns_fanoutrange", "campaigns_message"),
+        ("campaigns_smsmessage", "campaigns_delivery"),
+    }
