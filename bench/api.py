@@ -59,6 +59,7 @@ REPORT = "/api/v1/client/device/report"
 def server_env() -> dict[str, str]:
     return production_env(
         ALLOWED_HOSTS="127.0.0.1,localhost",
+        DB_POOL_SIZE=os.environ.get("DB_POOL_SIZE", "4"),  # as the README's production section
         PUSHDECK_CLIENT_DEVICE_RATE_LIMIT_PER_MINUTE="0",
         PUSHDECK_CLIENT_RATE_LIMIT_PER_MINUTE="0",
         LOG_LEVEL="WARNING",
