@@ -37,7 +37,8 @@ django.setup()
 import httpx  # noqa: E402
 import redis  # noqa: E402
 from common import (  # noqa: E402
-    command_cpu_seconds,
+    command_cpu,
+    cpu_spent,
     free_port,
     group_cpu_seconds,
     machine_busy_seconds,
@@ -143,7 +144,7 @@ def run_level(port: int, requests: list[bytes], clients: int, server_pgid: int) 
     async def main():
         await asyncio.gather(*(_client(port, queue, results) for _ in range(clients)))
 
-    server_before, database_before = group_cpu_seconds(server_pgid), command_cpu_seconds("postgres")
+    server_before, database_before = group_cpu_seconds(server_pgid), command_cpu("postgres")
     machine_before = machine_busy_seconds()
     started = time.monotonic()
     asyncio.run(main())
@@ -151,7 +152,7 @@ def run_level(port: int, requests: list[bytes], clients: int, server_pgid: int) 
     n = max(1, len(results))
     cpu = {
         "server_ms": (group_cpu_seconds(server_pgid) - server_before) / n * 1000,
-        "database_ms": (command_cpu_seconds("postgres") - database_before) / n * 1000,
+        "database_ms": cpu_spent(database_before, command_cpu("postgres")) / n * 1000,
         "machine_ms": (machine_busy_seconds() - machine_before) / n * 1000,
     }
     latencies = [t for t, _ in results]

@@ -66,9 +66,9 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / CLOCK_TICKS
 
 
-def command_cpu_seconds(name: str) -> float:
-    """User + system CPU of every live process whose command is `name` (e.g. postgres)."""
-    total = 0
+def command_cpu(name: str) -> dict[int, float]:
+    """CPU seconds (user + system) of each live process whose command is `name` (e.g. postgres)."""
+    found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -79,8 +79,14 @@ def command_cpu_seconds(name: str) -> float:
             fields = _stat_fields(entry)
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
+        found[int(entry)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return found
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU spent between two `command_cpu` readings by the processes alive at the second (a process
+    that ended meanwhile is not counted: its time is lost with it)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def machine_busy_seconds() -> float:
