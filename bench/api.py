@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,8 +36,16 @@ django.setup()
 
 import httpx  # noqa: E402
 import redis  # noqa: E402
+from common import (  # noqa: E402
+    command_cpu,
+    cpu_spent,
+    free_port,
+    group_cpu_seconds,
+    machine_busy_seconds,
+    percentile,
+    production_env,
+)
 from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
 
 from campaigns.models import Delivery, Device, Message, PushTask, StatusEvent  # noqa: E402
 from console.apisign import hmac_signature, signed_string  # noqa: E402
@@ -50,29 +57,10 @@ PUSH = "/api/v1/push/simple"
 REPORT = "/api/v1/client/device/report"
 
 
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * p / 100))] if values else 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def server_env() -> dict[str, str]:
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    if db.get("PASSWORD"):
-        url = url.replace(f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@")
-    return dict(
-        os.environ,
-        DATABASE_URL=url,
-        DEBUG="false",
+    return production_env(
         ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECRET_KEY=settings.SECRET_KEY,
-        FIELD_ENCRYPTION_KEY=",".join(settings.FIELD_ENCRYPTION_KEYS),
+        DB_POOL_SIZE=os.environ.get("DB_POOL_SIZE", "4"),  # as the README's production section
         PUSHDECK_CLIENT_DEVICE_RATE_LIMIT_PER_MINUTE="0",
         PUSHDECK_CLIENT_RATE_LIMIT_PER_MINUTE="0",
         LOG_LEVEL="WARNING",
@@ -149,16 +137,24 @@ async def _client(port: int, queue: list[bytes], results: list[tuple[float, bool
         writer.close()
 
 
-def run_level(port: int, requests: list[bytes], clients: int) -> dict:
+def run_level(port: int, requests: list[bytes], clients: int, server_pgid: int) -> dict:
     results: list[tuple[float, bool]] = []
     queue = list(requests)
 
     async def main():
         await asyncio.gather(*(_client(port, queue, results) for _ in range(clients)))
 
+    server_before, database_before = group_cpu_seconds(server_pgid), command_cpu("postgres")
+    machine_before = machine_busy_seconds()
     started = time.monotonic()
     asyncio.run(main())
     elapsed = time.monotonic() - started
+    n = max(1, len(results))
+    cpu = {
+        "server_ms": (group_cpu_seconds(server_pgid) - server_before) / n * 1000,
+        "database_ms": cpu_spent(database_before, command_cpu("postgres")) / n * 1000,
+        "machine_ms": (machine_busy_seconds() - machine_before) / n * 1000,
+    }
     latencies = [t for t, _ in results]
     accepted = sum(1 for _, ok in results if ok)
     return {
@@ -169,6 +165,7 @@ def run_level(port: int, requests: list[bytes], clients: int) -> dict:
         "p50": percentile(latencies, 50) * 1000,
         "p95": percentile(latencies, 95) * 1000,
         "p99": percentile(latencies, 99) * 1000,
+        **cpu,
     }
 
 
@@ -219,17 +216,17 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise SystemExit("the server did not start")
             time.sleep(0.5)
-        run_level(port, bare(port, 500), 10)  # warm every worker
+        run_level(port, bare(port, 500), 10, server.pid)  # warm every worker
         load_before = os.getloadavg()[0]
         for clients in levels:
             print(f"signing {args.requests} pushes for {clients} clients ...", flush=True)
             pushes = [signed_push(app, private_pem, i) for i in range(args.requests)]
-            push = run_level(port, pushes, clients)
-            base = run_level(port, bare(port, args.requests), clients)
+            push = run_level(port, pushes, clients, server.pid)
+            base = run_level(port, bare(port, args.requests), clients, server.pid)
             rows.append((push, base))
         print(f"signing {args.registrations} device reports ...", flush=True)
         reports = [signed_report(app, i) for i in range(args.registrations)]
-        registrations = run_level(port, reports, 50)
+        registrations = run_level(port, reports, 50, server.pid)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -244,9 +241,16 @@ def main() -> None:
             f"{push['rate']:,.0f}/s, p50 {push['p50']:.0f} ms, p95 {push['p95']:.0f} ms, p99 {push['p99']:.0f} ms | "
             f"bare JSON view {base['rate']:,.0f}/s, p95 {base['p95']:.0f} ms | ratio push/bare {push['rate'] / base['rate']:.2f}"
         )
+        print(
+            f"     CPU per request: push: server {push['server_ms']:.1f} ms, PostgreSQL {push['database_ms']:.1f} ms, "
+            f"machine {push['machine_ms']:.1f} ms | bare: server {base['server_ms']:.1f} ms, "
+            f"machine {base['machine_ms']:.1f} ms"
+        )
     print(
         f"client API registrations (50 clients): {registrations['accepted']}/{registrations['sent']} accepted, "
-        f"{registrations['rate']:,.0f}/s, p50 {registrations['p50']:.0f} ms, p95 {registrations['p95']:.0f} ms"
+        f"{registrations['rate']:,.0f}/s, p50 {registrations['p50']:.0f} ms, p95 {registrations['p95']:.0f} ms; "
+        f"CPU per registration: server {registrations['server_ms']:.1f} ms, PostgreSQL "
+        f"{registrations['database_ms']:.1f} ms, machine {registrations['machine_ms']:.1f} ms"
     )
     print(f"at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC", flush=True)
     delete_data(app)

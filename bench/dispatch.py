@@ -37,6 +37,13 @@ import django  # noqa: E402
 django.setup()
 
 import redis  # noqa: E402
+from common import (  # noqa: E402
+    group_cpu_seconds,
+    machine_busy_seconds,
+    percentile,
+    process_cpu_seconds,
+    production_env,
+)
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -59,41 +66,6 @@ from tests.fakes.pki import make_pki  # noqa: E402
 from tests.workers import start_worker  # noqa: E402
 
 TOPIC = "com.example.bench"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * p / 100))] if values else 0.0
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU of every live process in a process group (the worker and its children)."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # fields[2] is pgrp (after state, ppid)
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK_TICKS
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy (all cores; /proc/stat, not idle or iowait)."""
-    with open("/proc/stat") as handle:
-        fields = [int(v) for v in handle.readline().split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / CLOCK_TICKS
-
-
-def process_cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def create_data(count: int, pki) -> tuple[App, PushTask]:
@@ -206,10 +178,7 @@ def parse_args() -> argparse.Namespace:
 
 def worker_env(args: argparse.Namespace, url: str, pki) -> dict[str, str]:
     """The workers' environment: this database and broker, the fake APNs, DEBUG off as in production."""
-    db = connection.settings_dict
-    env = dict(
-        os.environ,
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+    return production_env(
         APNS_PRODUCTION_URL=url,
         APNS_SANDBOX_URL=url,
         GATEWAY_CA_BUNDLE=pki.ca_file,
@@ -217,16 +186,7 @@ def worker_env(args: argparse.Namespace, url: str, pki) -> dict[str, str]:
         PUSHDECK_CHUNK_SIZE=str(args.chunk),
         PUSHDECK_APP_CONCURRENCY="64",
         PUSHDECK_CHANNEL_CONCURRENCY="64",
-        # Workers run as in production: DEBUG off (no query log), so the secrets are passed on.
-        DEBUG="false",
-        # The local receipt receiver listens on the loopback: allow it past the outbound guard.
-        OUTBOUND_ALLOWED_NETWORKS="127.0.0.0/8,::1/128",
-        SECRET_KEY=settings.SECRET_KEY,
-        FIELD_ENCRYPTION_KEY=",".join(settings.FIELD_ENCRYPTION_KEYS),
     )
-    if db.get("PASSWORD"):
-        env["DATABASE_URL"] = env["DATABASE_URL"].replace(f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@")
-    return env
 
 
 def start_workers(args: argparse.Namespace, env: dict[str, str]) -> list[subprocess.Popen]:

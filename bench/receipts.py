@@ -32,6 +32,7 @@ import django  # noqa: E402
 django.setup()
 
 import redis  # noqa: E402
+from common import production_env  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -41,24 +42,6 @@ from console.keys import generate_rsa_pair  # noqa: E402
 from console.models import App, KeyConfig  # noqa: E402
 from tests.fakes.callback import serve_in_process  # noqa: E402
 from tests.workers import start_worker  # noqa: E402
-
-
-def worker_env(**extra: str) -> dict[str, str]:
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    if db.get("PASSWORD"):
-        url = url.replace(f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@")
-    env = dict(
-        os.environ,
-        DATABASE_URL=url,
-        DEBUG="false",
-        # The local receiver listens on the loopback: allow it past the outbound guard.
-        OUTBOUND_ALLOWED_NETWORKS="127.0.0.0/8,::1/128",
-        SECRET_KEY=settings.SECRET_KEY,
-        FIELD_ENCRYPTION_KEY=",".join(settings.FIELD_ENCRYPTION_KEYS),
-    )
-    env.update(extra)
-    return env
 
 
 def create_data(count: int, url: str, private_pem: str, public_pem: str) -> tuple[App, list[int]]:
@@ -133,7 +116,7 @@ def main() -> None:
     receiver, url, stats = serve_in_process(public_pem)
     print(f"creating {args.count} accepted deliveries ...", flush=True)
     app, ids = create_data(args.count, url, private_pem, public_pem)
-    env = worker_env(PUSHDECK_CALLBACK_APP_TASKS=str(args.workers * args.concurrency))
+    env = production_env(PUSHDECK_CALLBACK_APP_TASKS=str(args.workers * args.concurrency))
     workers: list[subprocess.Popen] = []
     from campaigns.delivery.tasks import send_receipts
 

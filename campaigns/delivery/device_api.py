@@ -200,8 +200,11 @@ def device_report(*, app: App, data: dict, signed_by: Device | None = None) -> t
         raise PushError(ApiCode.INVALID_PARAM, "vendorToken is required with vendor", field="vendorToken")
     existing = Device.objects.select_for_update().filter(app=app, device_id=device_id).first()
     if existing is None:
-        device = Device.objects.create(app=app, device_id=device_id, **fields)
-        return device, issue_device_secret(device)
+        secret = secrets.token_urlsafe(32)  # issued with the row: one INSERT, no UPDATE after it
+        device = Device.objects.create(
+            app=app, device_id=device_id, client_secret=secret, client_secret_issued_at=timezone.now(), **fields
+        )
+        return device, secret
     if signed_by is None and existing.client_secret:
         raise _refused(f"this device is registered: sign with its device secret and name it in {HEADER_DEVICE_ID}")
     tokens = ("vendor_token", "apns_token", "fcm_token")

@@ -2,15 +2,19 @@
 
 from django.db import migrations, models
 
+from console.migration_ops import AddIndexConcurrently
+
 
 class Migration(migrations.Migration):
+    # Deliveries are the biggest table: build without blocking writes.
+    atomic = False
 
     dependencies = [
         ('campaigns', '0001_initial'),
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name='delivery',
             index=models.Index(condition=models.Q(('state__in', ['pending', 'queued', 'sending', 'waiting'])), fields=['message'], name='delivery_open_by_message'),
         ),

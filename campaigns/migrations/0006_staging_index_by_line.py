@@ -3,8 +3,12 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from console.migration_ops import AddIndexConcurrently
+
 
 class Migration(migrations.Migration):
+    # A big upload stages millions of lines: build without blocking writes.
+    atomic = False
 
     dependencies = [
         ('campaigns', '0005_drop_covered_fk_indexes'),
@@ -16,7 +20,7 @@ class Migration(migrations.Migration):
             name='upload',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='rows', to='campaigns.sendupload'),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name='senduploadrow',
             index=models.Index(fields=['upload', 'line_no'], name='senduploadrow_upload_line'),
         ),

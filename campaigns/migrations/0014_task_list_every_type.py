@@ -3,8 +3,12 @@
 from django.conf import settings
 from django.db import migrations, models
 
+from console.migration_ops import AddIndexConcurrently
+
 
 class Migration(migrations.Migration):
+    # One task per API push: the task table grows with the sends; build without blocking writes.
+    atomic = False
 
     dependencies = [
         ('campaigns', '0013_sweep_indexes_leaner'),
@@ -14,7 +18,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name='pushtask',
             index=models.Index(fields=['app', '-created_at', '-id'], name='task_app_created'),
         ),

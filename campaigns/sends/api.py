@@ -174,7 +174,9 @@ def _target_msgkeys(data: dict) -> list[tuple[str, str]]:
 
 
 def _result(task: PushTask, created: bool) -> dict:
-    msg_ids = dict(Message.objects.filter(task=task).values_list("customer_msg_id", "pk")[:400])
+    msg_ids = getattr(task, "created_message_ids", None)
+    if msg_ids is None or len(msg_ids) > 400:
+        msg_ids = dict(Message.objects.filter(task=task).values_list("customer_msg_id", "pk")[:400])
     result = {
         "taskId": task.pk,
         "status": task.status,

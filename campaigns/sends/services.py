@@ -378,12 +378,15 @@ def send_submit(
                 total_rows=len(messages),
                 target_count=count,
             )
-            Message.objects.bulk_create(
+            created = Message.objects.bulk_create(
                 [
                     Message(app=app, task=task, push_type=spec.push_type, created_at=now, status_changed_at=now, **m)
                     for m in messages
                 ]
             )
+            # The ids came back with the insert (PostgreSQL, SQLite): the answer needs no read-back.
+            if all(m.pk is not None for m in created):
+                task.created_message_ids = {m.customer_msg_id: m.pk for m in created}
             audit_record(
                 action="send.submit",
                 actor=actor,

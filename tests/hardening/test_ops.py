@@ -162,6 +162,49 @@ def test_log_format_json_is_used_by_a_deployed_process(tmp_path):
     assert out.returncode != 0 and "LOG_FORMAT must be plain or json" in out.stderr
 
 
+def _gunicorn(tmp_path, env: dict[str, str], *, workers: int) -> tuple[subprocess.Popen, int]:
+    """The README's production web command on a free port of the loopback."""
+    port = free_port()
+    command = [sys.executable, "-m", "gunicorn", "console.asgi:application", "-k", "uvicorn.workers.UvicornWorker"]
+    command += ["-b", f"127.0.0.1:{port}", "-w", str(workers), "--access-logfile", "-"]
+    log = (tmp_path / "gunicorn.log").open("w")
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), port
+
+
+def _database_sessions() -> int:
+    """Connections ever opened to the test database (PostgreSQL counts them per database)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_the_web_keeps_a_pool_of_database_connections(tmp_path):
+    """DB_POOL_SIZE: 60 requests that each read the database open a few connections, not 60."""
+    server, port = _gunicorn(tmp_path, subprocess_env(tmp_path, production=True, DB_POOL_SIZE="2"), workers=2)
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def up():
+            try:
+                return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_until(up, timeout=60), (tmp_path / "gunicorn.log").read_text()[-3000:]
+        before = _database_sessions()
+        with httpx.Client(base_url=base, timeout=10) as web:
+            answers = [web.get("/readyz").json()["database"] for _ in range(60)]
+        opened = _database_sessions() - before
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    assert answers == ["ok"] * 60
+    assert opened <= 4, opened  # at most DB_POOL_SIZE per worker
+
+
 @pytest.mark.slow
 @pytest.mark.django_db
 def test_gunicorn_serves_the_console_and_static_files_in_production(tmp_path):
@@ -172,27 +215,7 @@ def test_gunicorn_serves_the_console_and_static_files_in_production(tmp_path):
         [sys.executable, "manage.py", "collectstatic", "--noinput"], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert collect.returncode == 0, collect.stderr
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "console.asgi:application",
-            "-k",
-            "uvicorn.workers.UvicornWorker",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            "2",
-            "--access-logfile",
-            "-",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=(tmp_path / "gunicorn.log").open("w"),
-        stderr=subprocess.STDOUT,
-    )
+    server, port = _gunicorn(tmp_path, env, workers=2)
     base = f"http://127.0.0.1:{port}"
     https = {"X-Forwarded-Proto": "https"}
     try:

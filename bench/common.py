@@ -1,0 +1,101 @@
+"""What the benches share: the production-like environment of the processes they start,
+percentiles, free ports and CPU accounting from /proc (Linux)."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from django.conf import settings
+from django.db import connection
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def database_url() -> str:
+    """The URL of the database this bench is connected to, for the processes it starts."""
+    db = connection.settings_dict
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def production_env(**extra: str) -> dict[str, str]:
+    """Started processes run as in production (DEBUG off, so no query log) on this database and
+    broker, with this bench's secrets; the loopback, where the fakes listen, is allowed past the
+    outbound guard. `extra` adds or overrides settings."""
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url(),
+        DEBUG="false",
+        OUTBOUND_ALLOWED_NETWORKS="127.0.0.0/8,::1/128",
+        SECRET_KEY=settings.SECRET_KEY,
+        FIELD_ENCRYPTION_KEY=",".join(settings.FIELD_ENCRYPTION_KEYS),
+    )
+    env.update(extra)
+    return env
+
+
+def percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p / 100))] if values else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stat_fields(pid: str | int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as handle:
+        return handle.read().rsplit(")", 1)[1].split()
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU of every live process in a process group (a server or worker and its children)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = _stat_fields(entry)
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields[2] is pgrp (after state, ppid)
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def command_cpu(name: str) -> dict[int, float]:
+    """CPU seconds (user + system) of each live process whose command is `name` (e.g. postgres)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as handle:
+                if handle.read().strip() != name:
+                    continue
+            fields = _stat_fields(entry)
+        except OSError:
+            continue
+        found[int(entry)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return found
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU spent between two `command_cpu` readings by the processes alive at the second (a process
+    that ended meanwhile is not counted: its time is lost with it)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores; /proc/stat, not idle or iowait)."""
+    with open("/proc/stat") as handle:
+        fields = [int(v) for v in handle.readline().split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / CLOCK_TICKS
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
