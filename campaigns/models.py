@@ -105,6 +105,8 @@ class Device(models.Model):
         indexes = [
             models.Index(fields=["app", "platform"], name="device_app_platform"),
             models.Index(fields=["app", "account"], name="device_app_account"),
+            # The offline sweep reads only the online devices (a few of millions), by last poll.
+            models.Index(fields=["last_seen_at"], condition=models.Q(online=True), name="device_online_seen"),
         ]
 
     def __str__(self) -> str:

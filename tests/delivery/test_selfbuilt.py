@@ -170,3 +170,14 @@ def test_a_send_stuck_in_flight_is_closed_after_expiry_and_grace(app, settings):
     assert Message.objects.get(task=task).state == MessageState.EXPIRED
     task.refresh_from_db()
     assert task.status == TaskStatus.FINISHED
+
+
+@pytest.mark.django_db
+def test_the_offline_sweep_reads_online_devices_through_their_partial_index(app):
+    """Without a sequential scan to fall back on, the sweep's query runs on device_online_seen."""
+    quiet = timezone.now() - timedelta(minutes=5)
+    query = Device.objects.filter(online=True, last_seen_at__lt=quiet).values("pk")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # until the test's transaction ends
+    plan = query.explain()
+    assert "device_online_seen" in plan, plan
