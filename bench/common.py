@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from urllib.parse import urlparse
 
 from django.conf import settings
 from django.db import connection
@@ -33,6 +34,32 @@ def production_env(**extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def admin_dsn() -> str:
+    """The server of DATABASE_URL, its maintenance database (to create and drop a bench's own)."""
+    url = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    return (
+        f"host={url.hostname or '127.0.0.1'} port={url.port or 5432} user={url.username or 'postgres'} dbname=postgres"
+    )
+
+
+def drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_dsn(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def recreate_database(name: str) -> None:
+    """A new empty database `name` on the same server; DATABASE_URL points at it from now on."""
+    import psycopg
+
+    drop_database(name)
+    with psycopg.connect(admin_dsn(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    os.environ["DATABASE_URL"] = url._replace(path=f"/{name}").geturl()
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -22,36 +22,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
+from common import drop_database, recreate_database  # noqa: E402
+
 BENCH_DB = os.environ.get("BENCH_DB", "bench_retention")
-
-
-def _admin_dsn() -> str:
-    url = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
-    return (
-        f"host={url.hostname or '127.0.0.1'} port={url.port or 5432} user={url.username or 'postgres'} dbname=postgres"
-    )
-
-
-def _drop_db() -> None:
-    import psycopg
-
-    with psycopg.connect(_admin_dsn(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-
-
-def _recreate_db() -> None:
-    import psycopg
-
-    _drop_db()
-    with psycopg.connect(_admin_dsn(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    url = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
-    os.environ["DATABASE_URL"] = url._replace(path=f"/{BENCH_DB}").geturl()
 
 
 def _load_old(count: int) -> dict:
@@ -123,7 +100,7 @@ def main() -> None:
     parser.add_argument("--dispatch", type=int, default=20_000, help="messages of each dispatch run")
     parser.add_argument("--keep", action="store_true")
     args, rest = parser.parse_known_args()
-    _recreate_db()
+    recreate_database(BENCH_DB)
     # bench/dispatch.py sets Django up on import, on the database named by DATABASE_URL (ours now);
     # its own options (pool, workers, concurrency, chunk, batch) are accepted here too.
     sys.argv = [sys.argv[0], *rest]
@@ -144,7 +121,7 @@ def main() -> None:
     finally:
         connection.close()
         if not args.keep:
-            _drop_db()
+            drop_database(BENCH_DB)
 
 
 def _run(args, d) -> None:

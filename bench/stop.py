@@ -18,36 +18,13 @@ import os
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+from common import drop_database, recreate_database  # noqa: E402
+
 BENCH_DB = os.environ.get("BENCH_DB", "bench_stop")
-
-
-def _admin_dsn() -> str:
-    url = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
-    return (
-        f"host={url.hostname or '127.0.0.1'} port={url.port or 5432} user={url.username or 'postgres'} dbname=postgres"
-    )
-
-
-def _drop_db() -> None:
-    import psycopg
-
-    with psycopg.connect(_admin_dsn(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-
-
-def _recreate_db() -> None:
-    import psycopg
-
-    _drop_db()
-    with psycopg.connect(_admin_dsn(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    url = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
-    os.environ["DATABASE_URL"] = url._replace(path=f"/{BENCH_DB}").geturl()
 
 
 def _load(app, size: int):
@@ -85,7 +62,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000000,2500000", help="messages per task, comma separated")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    _recreate_db()
+    recreate_database(BENCH_DB)
     import django
 
     django.setup()
@@ -128,7 +105,7 @@ def main() -> None:
     finally:
         connection.close()
         if not args.keep:
-            _drop_db()
+            drop_database(BENCH_DB)
 
 
 if __name__ == "__main__":
