@@ -92,6 +92,21 @@ def test_the_daily_job_is_scheduled():
     assert entry["schedule"] == 24 * 3600
 
 
+def _old_broadcast(app, history, devices: int = 5) -> Message:
+    """A broadcast 45 days old: a delivery, a timeline entry and a receipt per device."""
+    created = history["now"] - timedelta(days=45)
+    broadcast = Message.objects.create(
+        app=app, task=history["old_task"], customer_msg_id="all", push_type="BROADCAST", target_type="all",
+        created_at=created, expires_at=created + timedelta(hours=1),
+    )  # fmt: skip
+    for n in range(devices):
+        device = Device.objects.create(app=app, device_id=f"b{n}", platform="ios")
+        delivery = Delivery.objects.create(message=broadcast, device=device, channel="apns", created_at=created)
+        StatusEvent.objects.create(message=broadcast, delivery=delivery, state="accepted", status=2, at=created)
+        ReceiptEvent.objects.create(app=app, message=broadcast, device=device, event="sent", at=created)
+    return broadcast
+
+
 @pytest.mark.django_db(transaction=True)
 def test_each_slice_commits_on_its_own_and_a_broken_run_is_finished_by_the_next(history, app, settings, monkeypatch):
     """A run that dies in its second slice has already committed the first; nothing is orphaned,
@@ -102,16 +117,7 @@ def test_each_slice_commits_on_its_own_and_a_broken_run_is_finished_by_the_next(
     from campaigns import retention
 
     settings.PUSHDECK_MESSAGE_RETENTION_DAYS = 30
-    created = history["now"] - timedelta(days=45)
-    broadcast = Message.objects.create(
-        app=app, task=history["old_task"], customer_msg_id="all", push_type="BROADCAST", target_type="all",
-        created_at=created, expires_at=created + timedelta(hours=1),
-    )  # fmt: skip
-    for n in range(5):
-        device = Device.objects.create(app=app, device_id=f"b{n}", platform="ios")
-        delivery = Delivery.objects.create(message=broadcast, device=device, channel="apns", created_at=created)
-        StatusEvent.objects.create(message=broadcast, delivery=delivery, state="accepted", status=2, at=created)
-        ReceiptEvent.objects.create(app=app, message=broadcast, device=device, event="sent", at=created)
+    broadcast = _old_broadcast(app, history)
     monkeypatch.setattr(retention, "CHILD_ROWS", 1)  # slices of 2 rows: the broadcast takes three
     real, calls = retention._delete, []
 
@@ -171,16 +177,8 @@ def test_a_purge_leaves_no_orphan_in_the_log_tables(history, app, settings, monk
     from campaigns import retention
 
     settings.PUSHDECK_MESSAGE_RETENTION_DAYS = 30
-    created = history["now"] - timedelta(days=45)
-    broadcast = Message.objects.create(
-        app=app, task=history["old_task"], customer_msg_id="all", push_type="BROADCAST", target_type="all",
-        created_at=created, expires_at=created + timedelta(hours=1),
-    )  # fmt: skip
-    for n in range(5):
-        device = Device.objects.create(app=app, device_id=f"b{n}", platform="ios")
-        delivery = Delivery.objects.create(message=broadcast, device=device, channel="apns", created_at=created)
-        StatusEvent.objects.create(message=broadcast, delivery=delivery, state="accepted", status=2, at=created)
-        ReceiptEvent.objects.create(app=app, message=broadcast, device=device, event="sent", at=created)
+    broadcast = _old_broadcast(app, history)
+    for delivery in broadcast.deliveries.all():
         CallbackAttempt.objects.create(app=app, message=broadcast, delivery=delivery, url="https://example.com/r")
         SmsMessage.objects.create(app=app, delivery=delivery, phone_number="+8613800000000", provider="fake")
     kept = history["new"][0].deliveries.get()
