@@ -22,6 +22,21 @@ def audit(page) -> list[dict]:
     return [v for v in result if v["impact"] in ("serious", "critical")]
 
 
+def _audit_app_pages(page, app, paths, *, lang: str | None = None) -> dict[str, list]:
+    """Open each page of the app (200, and the document's language when given); axe's findings by path."""
+    problems = {}
+    for path in paths:
+        response = page.goto(f"/apps/{app.app_key}/{path}")
+        assert response.status == 200, path
+        page.wait_for_load_state("networkidle")
+        if lang:
+            assert page.evaluate("document.documentElement.lang") == lang, path
+        found = audit(page)
+        if found:
+            problems[path] = found
+    return problems
+
+
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_every_page_passes_axe(browser, live_server, app, channel_admin, superuser, password):
@@ -83,15 +98,8 @@ def test_chinese_pages_pass_axe_and_declare_their_language(browser, live_server,
     cookie = settings.SESSION_COOKIE_NAME
     context.add_cookies([{"name": cookie, "value": session.cookies[cookie].value, "url": live_server.url}])
     page = context.new_page()
-    problems = {}
-    for path in ("send/", "send/simple/", "messages/", "tasks/", "analysis/", "templates/new/"):
-        response = page.goto(f"/apps/{app.app_key}/{path}")
-        assert response.status == 200, path
-        page.wait_for_load_state("networkidle")
-        assert page.evaluate("document.documentElement.lang") == "zh-hans", path
-        found = audit(page)
-        if found:
-            problems[path] = found
+    problems = _audit_app_pages(page, app, ("send/", "send/simple/", "messages/", "tasks/", "analysis/", "templates/new/"),
+                                lang="zh-hans")  # fmt: skip
     context.close()
     assert not problems, problems
 
@@ -178,22 +186,14 @@ def test_live_task_page_overview_and_helpers_with_data_pass_axe(browser, live_se
     cookie = settings.SESSION_COOKIE_NAME
     context.add_cookies([{"name": cookie, "value": session.cookies[cookie].value, "url": live_server.url}])
     page = context.new_page()
-    problems = {}
-    for path in (
+    paths = (
         "",
         f"send/tasks/{task.pk}/",
         f"messages/?task={task.pk}",
         "tasks/",
         f"send/multiple/template-help/?template={template.pk}",
         "audit/",
-    ):
-        response = page.goto(f"/apps/{app.app_key}/{path}")
-        assert response.status == 200, path
-        page.wait_for_load_state("networkidle")
-        if locale == "zh-CN":
-            assert page.evaluate("document.documentElement.lang") == "zh-hans", path
-        found = audit(page)
-        if found:
-            problems[path] = found
+    )
+    problems = _audit_app_pages(page, app, paths, lang="zh-hans" if locale == "zh-CN" else None)
     context.close()
     assert not problems, problems

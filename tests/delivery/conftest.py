@@ -148,6 +148,18 @@ def make_task(
     return task
 
 
+def make_broadcast(app, *, platform="ios", **kw):
+    """A queued broadcast to every device of `platform` (one message, fanned out at dispatch)."""
+    return make_task(
+        app,
+        [""],
+        target_type=TargetType.ALL,
+        push_type=PushType.BROADCAST,
+        params={"target_type": "all", "platform": platform},
+        **kw,
+    )
+
+
 def run_task(task):
     """Run the fan-out in this process: dispatch, then every chunk, as a worker would."""
     from campaigns.delivery import dispatch

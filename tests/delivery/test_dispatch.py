@@ -26,7 +26,7 @@ from campaigns.models import (
 from console.models import ApnsCertificate, VendorChannel
 from tests.fakes.apns import Answer
 
-from .conftest import huawei_channel, make_device, make_task, run_task
+from .conftest import huawei_channel, make_broadcast, make_device, make_task, run_task
 
 pytestmark = pytest.mark.django_db
 
@@ -225,13 +225,7 @@ def test_broadcast_is_split_into_chunks_and_finishes_when_every_device_is_final(
     for i in range(10):
         make_device(app, f"b{i}", platform="ios")
     make_device(app, "android1")
-    task = make_task(
-        app,
-        [""],
-        target_type=TargetType.ALL,
-        push_type=PushType.BROADCAST,
-        params={"target_type": "all", "platform": "ios"},
-    )
+    task = make_broadcast(app)
     chunks = dispatch.task_dispatch(task_id=task.pk)
     assert len(chunks) == 3
     dispatch.chunks_enqueued(chunks)

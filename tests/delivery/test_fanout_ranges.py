@@ -12,22 +12,14 @@ from django.utils import timezone
 
 from campaigns.delivery import dispatch, selfbuilt
 from campaigns.delivery.tasks import deliver_chunk
-from campaigns.models import Device, FanoutRange, Message, MessageState, PushType, StatusEvent, TargetType, TaskStatus
+from campaigns.models import Device, FanoutRange, Message, MessageState, StatusEvent, TaskStatus
 
-from .conftest import make_device, make_task, wait_for
+from .conftest import make_broadcast, make_device, wait_for
 
 
 def _broadcast(app, n: int, *, expires_in: int = 180):
     devices = [make_device(app, f"r{i}", platform="ios") for i in range(n)]
-    task = make_task(
-        app,
-        [""],
-        target_type=TargetType.ALL,
-        push_type=PushType.BROADCAST,
-        params={"target_type": "all", "platform": "ios"},
-        expires_in=expires_in,
-    )
-    return task, devices
+    return make_broadcast(app, expires_in=expires_in), devices
 
 
 def _final_events(message) -> int:
@@ -74,13 +66,7 @@ def test_two_ranges_finishing_at_the_same_moment_close_the_message_once(app, gat
     tasks = []
     for r in range(rounds):
         devices = [make_device(app, f"t{r}-{i}", platform="ios") for i in range(4)]
-        task = make_task(
-            app,
-            [""],
-            target_type=TargetType.ALL,
-            push_type=PushType.BROADCAST,
-            params={"target_type": "all", "platform": "ios"},
-        )
+        task = make_broadcast(app)
         chunks = dispatch.task_dispatch(task_id=task.pk)
         dispatch.chunks_enqueued(chunks)
         assert len(chunks) == 2

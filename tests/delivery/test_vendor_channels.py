@@ -15,12 +15,12 @@ from django.utils import timezone
 
 from campaigns.delivery import dispatch
 from campaigns.gateways.factory import close_all
-from campaigns.models import Delivery, Device, Message, MessageState, PushType, TargetType
+from campaigns.models import Delivery, Device, Message, MessageState, TargetType
 from campaigns.reports.diagnosis import troubleshoot
 from console.models import ChannelPackage, VendorChannel
 from tests.fakes.vendors import FakeHonor, FakeHuawei, FakeMeizu, FakeOppo, FakeVivo, FakeXiaomi
 
-from .conftest import make_device, make_task, run_task
+from .conftest import make_broadcast, make_device, make_task, run_task
 
 pytestmark = pytest.mark.django_db
 
@@ -144,14 +144,7 @@ def _devices(app, vendor: str, tokens: list[str]) -> list[Device]:
 
 
 def _broadcast(app, **kw):
-    return make_task(
-        app,
-        [""],
-        target_type=TargetType.ALL,
-        push_type=PushType.BROADCAST,
-        params={"target_type": "all", "platform": "android"},
-        **kw,
-    )
+    return make_broadcast(app, platform="android", **kw)
 
 
 @pytest.mark.parametrize("vendor", VENDORS, indirect=True)
