@@ -8,12 +8,12 @@ One receipt per POST, as the SPEC says; what makes them keep pace with delivery:
   urllib3, lean enough that signing stays the main cost); every POST goes through the outbound
   guard (`console.security.outbound`): the URL is resolved and checked once per batch and each
   POST connects to that address;
-- a batch is sent concurrently (`PUSHDECK_CALLBACK_CONCURRENCY` at once) and an app holds at
+- a batch is signed and sent by `PUSHDECK_CALLBACK_CONCURRENCY` threads (signing releases the GIL) and an app holds at
   most `PUSHDECK_CALLBACK_APP_TASKS` batches at a time on the whole fleet, so a slow or failing
   endpoint keeps only a bounded share of the workers and delays only its own app;
 - an endpoint that fails every call of the first wave stops the batch: the untried receipts
   come back later instead of each waiting for its own timeout;
-- every attempt is logged in CallbackAttempt (one insert per batch); failures are retried
+- every attempt is logged in CallbackAttempt (one COPY per batch); failures are retried
   with backoff up to `PUSHDECK_CALLBACK_MAX_ATTEMPTS`.
 """
 
@@ -22,9 +22,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
 from django.conf import settings
@@ -35,6 +34,8 @@ from campaigns.models import CallbackAttempt, Delivery, MessageState, Platform
 from console.keys import rsa_sign
 from console.models import KeyConfig
 from console.security import outbound
+
+from .status import copy_insert
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +52,20 @@ def receipt_body(*, message_id: int, state: str, status: int, target_id: str, de
     }
 
 
-def _with_sign(url: str, sign: str) -> str:
+def _sign_slot(url: str) -> tuple[str, str]:
+    """The callback URL split around its `sign` parameter's value: (head, tail).
+
+    Worked out once per batch; each receipt's URL is then head + quoted sign + tail."""
     parts = urlsplit(url)
     query = f"{parts.query}&" if parts.query else ""
-    return urlunsplit(parts._replace(query=query + urlencode({"sign": sign})))
+    return urlunsplit(
+        parts._replace(query=query + "sign=", fragment="")
+    ), f"#{parts.fragment}" if parts.fragment else ""
+
+
+def _quote_sign(sign: str) -> str:
+    """URL-quote a base64url signature: its only character that needs it is the '=' padding."""
+    return sign.replace("=", "%3D")
 
 
 # Pooled connections ------------------------------------------------------------------
@@ -105,6 +116,18 @@ def _post(url: str, raw: bytes, destination: outbound.Destination | Exception) -
     return status, "" if 200 <= status < 300 else f"HTTP {status}"
 
 
+_ATTEMPT_FIELDS = (
+    "app",
+    "message",
+    "delivery",
+    "url",
+    "body",
+    "attempt",
+    "response_status",
+    "error",
+    "succeeded",
+    "at",
+)
 _FIELDS = ("pk", "message_id", "state", "status", "message__target_id", "device__device_id", "device__platform")
 
 
@@ -127,7 +150,33 @@ def receipts_send(*, app_id: int, delivery_ids: list[int], attempt: int) -> Batc
     except outbound.RefusedDestination as exc:
         destination = exc
 
-    def prepare(row: tuple) -> tuple[int, int, dict, bytes, str]:
+    head, tail = _sign_slot(base_url)
+    width = max(1, min(settings.PUSHDECK_CALLBACK_CONCURRENCY, len(rows)))
+    pending = iter(rows)
+    lock = threading.Lock()
+    records: list[tuple] = []
+    outcome = {"failures_in_a_row": 0, "any_success": False}
+    errors: list[Exception] = []
+
+    def next_row() -> tuple | None:
+        with lock:
+            if errors:
+                return None
+            if not outcome["any_success"] and outcome["failures_in_a_row"] >= width:
+                return None  # the endpoint is down: start nothing more, let the rest come back later
+            return next(pending, None)
+
+    def work() -> None:
+        # Each of `width` threads signs and POSTs one receipt at a time; the signature (the
+        # main cost) and the wait for the endpoint both run without the GIL.
+        try:
+            while (row := next_row()) is not None:
+                send(row)
+        except Exception as exc:  # noqa: BLE001 - raised again below, once the others stop
+            with lock:
+                errors.append(exc)
+
+    def send(row: tuple) -> None:
         pk, message_id, state, status, target_id, device_id, platform = row
         body = receipt_body(
             message_id=message_id,
@@ -138,54 +187,24 @@ def receipts_send(*, app_id: int, delivery_ids: list[int], attempt: int) -> Batc
             platform=platform,
         )
         raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        return pk, message_id, body, raw, _with_sign(base_url, rsa_sign(private_pem, raw))
-
-    records: list[CallbackAttempt] = []
-    width = max(1, min(settings.PUSHDECK_CALLBACK_CONCURRENCY, len(rows)))
-    pending = iter(rows)
-    failures_in_a_row = 0
-    any_success = False
-    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="receipt") as pool:
-        running = {}
-
-        def start(row: tuple) -> None:
-            pk, message_id, body, raw, url = prepare(row)
-            running[pool.submit(_post, url, raw, destination)] = (pk, message_id, body)
-
-        for row in pending:
-            start(row)
-            if len(running) >= width:
-                break
-        now = timezone.now
-        while running:
-            future = next(as_completed(running))
-            pk, message_id, body = running.pop(future)
-            code, error = future.result()
-            ok = code is not None and 200 <= code < 300
-            records.append(
-                CallbackAttempt(
-                    app_id=app_id,
-                    message_id=message_id,
-                    delivery_id=pk,
-                    url=base_url,
-                    body=body,
-                    attempt=attempt,
-                    response_status=code,
-                    error=error,
-                    succeeded=ok,
-                    at=now(),
-                )
-            )
+        code, error = _post(head + _quote_sign(rsa_sign(private_pem, raw)) + tail, raw, destination)
+        ok = code is not None and 200 <= code < 300
+        with lock:
+            records.append((app_id, message_id, pk, base_url, body, attempt, code, error, ok, timezone.now()))
             (result.sent if ok else result.failed).append(pk)
-            any_success = any_success or ok
-            failures_in_a_row = 0 if ok else failures_in_a_row + 1
-            if not any_success and failures_in_a_row >= width:
-                continue  # the endpoint is down: start nothing more, let the rest come back later
-            nxt = next(pending, None)
-            if nxt is not None:
-                start(nxt)
+            outcome["any_success"] = outcome["any_success"] or ok
+            outcome["failures_in_a_row"] = 0 if ok else outcome["failures_in_a_row"] + 1
+
+    threads = [threading.Thread(target=work, name=f"receipt-{i}") for i in range(width - 1)]
+    for thread in threads:
+        thread.start()
+    work()
+    for thread in threads:
+        thread.join()
     result.untried = [row[0] for row in pending]
-    CallbackAttempt.objects.bulk_create(records, batch_size=1000)
+    copy_insert(CallbackAttempt, _ATTEMPT_FIELDS, records)  # what was POSTed stays logged
+    if errors:
+        raise errors[0]
     if attempt >= settings.PUSHDECK_CALLBACK_MAX_ATTEMPTS and result.failed:
         result.gave_up, result.failed = result.failed, []
     return result

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from campaigns.codes import PushStatus, status_text
 from campaigns.models import (
@@ -79,7 +80,7 @@ def _bulk_set(model, objs: list, fields: list[str]) -> None:
         cursor.execute(sql, arrays)
 
 
-def _copy_insert(model, fields: Sequence[str], rows: Iterable[tuple]) -> None:
+def copy_insert(model, fields: Sequence[str], rows: Iterable[tuple]) -> None:
     """Insert many rows with COPY: no model instance per row and no huge parameter list to
     build and parse (bulk_create of the timeline cost more CPU than the HTTP/2 send)."""
     rows = [tuple(v.value if isinstance(v, enum.Enum) else v for v in row) for row in rows]
@@ -90,6 +91,8 @@ def _copy_insert(model, fields: Sequence[str], rows: Iterable[tuple]) -> None:
         names = [meta.get_field(f).attname for f in fields]  # message -> message_id: the rows hold ids
         model.objects.bulk_create(model(**dict(zip(names, row, strict=True))) for row in rows)
         return
+    if any(isinstance(v, dict | list) for v in rows[0]):  # JSON columns
+        rows = [tuple(Jsonb(v) if isinstance(v, dict | list) else v for v in row) for row in rows]
     columns = ", ".join(f'"{meta.get_field(f).column}"' for f in fields)
     with connection.cursor() as cursor:
         with cursor.cursor.copy(f'COPY "{meta.db_table}" ({columns}) FROM STDIN') as copy:
@@ -274,8 +277,8 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
                 )
             )
         _set_recorded(rows, now)
-        _copy_insert(StatusEvent, _EVENT_FIELDS, events)
-        _copy_insert(ReceiptEvent, _RECEIPT_FIELDS, receipts)
+        copy_insert(StatusEvent, _EVENT_FIELDS, events)
+        copy_insert(ReceiptEvent, _RECEIPT_FIELDS, receipts)
         direct = [d for d in rows if d.target_type in SINGLE_DEVICE_TARGETS and d.target_id]
         if connection.vendor == "postgresql" and direct:
             _messages_finish_direct(direct, now)
@@ -329,7 +332,7 @@ def _messages_finish_direct(rows: list[_Recorded], now: datetime) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, [now, ids, states, statuses, descs, channels, [str(s.value) for s in OPEN_STATES]])
         changed = {row[0] for row in cursor.fetchall()}
-    _copy_insert(
+    copy_insert(
         StatusEvent,
         _EVENT_FIELDS,
         (

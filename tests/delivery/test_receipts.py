@@ -6,15 +6,16 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
 from celery.contrib.testing.worker import start_worker
 
-from campaigns.delivery.receipts import receipt_post
+from campaigns.delivery import receipts
+from campaigns.delivery.receipts import _quote_sign, _sign_slot, receipt_post, receipts_send
 from campaigns.models import CallbackAttempt, Delivery, MessageState, TargetType
 from console.celery import app as celery_app
-from console.keys import generate_rsa_pair, rsa_verify
+from console.keys import generate_rsa_pair, rsa_verify, urlsafe_b64
 from console.models import KeyConfig
 
 from .conftest import make_device, make_task, run_task, wait_for
@@ -92,6 +93,60 @@ def test_receipt_body_is_the_spec_json_signed_with_the_console_key(app, gateways
     }
     attempt = CallbackAttempt.objects.get(delivery=delivery)
     assert (attempt.attempt, attempt.response_status, attempt.succeeded) == (1, 200, True)
+    assert attempt.body == hit["body"] and attempt.url == server.url
+
+
+@pytest.mark.parametrize(
+    "url", ["https://h.example/hook", "https://h.example/hook?app=1", "https://h.example/h?a=1#top"]
+)
+def test_the_sign_parameter_is_quoted_as_urlencode_quotes_it(url):
+    sign = urlsafe_b64(bytes(range(256)))  # 256 bytes, like an RSA-2048 signature: ends in "=="
+    assert sign.endswith("==") and "-" in sign and "_" in sign
+    parts = urlsplit(url)
+    query = f"{parts.query}&" if parts.query else ""
+    expected = urlunsplit(parts._replace(query=query + urlencode({"sign": sign})))
+    head, tail = _sign_slot(url)
+    assert head + _quote_sign(sign) + tail == expected
+
+
+@pytest.mark.django_db
+def test_a_batch_is_sent_by_several_threads_and_an_error_keeps_what_was_posted(app, gateways, signing, monkeypatch):
+    server = CallbackServer(signing)
+    try:
+        enable_callback(app, server.url)
+        tokens = [f"b{i}" for i in range(30)]
+        for token in tokens:
+            make_device(app, token, platform="ios")
+        task = make_task(app, tokens, target_type=TargetType.IOS_DEVICE)
+        run_task(task)
+        ids = list(Delivery.objects.filter(message__task=task).values_list("pk", flat=True))
+        result = receipts_send(app_id=app.pk, delivery_ids=ids[:20], attempt=1)
+        assert sorted(result.sent) == sorted(ids[:20]) and not (result.failed or result.untried)
+        assert {hit["body"]["targetId"] for hit in server.received} == set(tokens[:20])
+        assert all(hit["valid"] for hit in server.received)
+        logged = {a.delivery_id: a.body for a in CallbackAttempt.objects.all()}
+        message_ids = dict(Delivery.objects.filter(pk__in=ids).values_list("pk", "message_id"))
+        assert all(body["msgId"] == str(message_ids[pk]) for pk, body in logged.items())
+        assert sorted(body["targetId"] for body in logged.values()) == sorted(tokens[:20])
+
+        # The signing key breaks after three more receipts: the batch raises, and what was
+        # POSTed before is logged, nothing more and nothing less.
+        calls = {"n": 0}
+        real_sign = receipts.rsa_sign
+
+        def failing_sign(pem, raw):
+            calls["n"] += 1
+            if calls["n"] > 3:
+                raise ValueError("the key could not be used")
+            return real_sign(pem, raw)
+
+        monkeypatch.setattr(receipts, "rsa_sign", failing_sign)
+        with pytest.raises(ValueError, match="could not be used"):
+            receipts_send(app_id=app.pk, delivery_ids=ids[20:], attempt=1)
+    finally:
+        server.close()
+    assert len(server.received) == 23
+    assert CallbackAttempt.objects.count() == 23
 
 
 @pytest.mark.django_db
