@@ -86,7 +86,9 @@ def _apns_environment_evidence(app: App) -> str:
     return _("No active APNs credential.")
 
 
-def _diagnose_delivery(app: App, message: Message, delivery: Delivery, channel_check=None) -> list[Finding]:
+def _diagnose_delivery(
+    app: App, message: Message, delivery: Delivery, channel_check, sms: SmsMessage | None
+) -> list[Finding]:
     device = delivery.device
     findings: list[Finding] = []
     device_state = _("Device %(id)s: platform %(platform)s, channel %(channel)s, last seen %(seen)s.") % {
@@ -131,7 +133,7 @@ def _diagnose_delivery(app: App, message: Message, delivery: Delivery, channel_c
                 ],
             )
         )
-    configured, why = (channel_check or (lambda channel: _channel_configured(app, channel)))(delivery.channel)
+    configured, why = channel_check(delivery.channel)
     if not configured:
         findings.append(
             Finding(
@@ -161,7 +163,6 @@ def _diagnose_delivery(app: App, message: Message, delivery: Delivery, channel_c
                 [delivery.gateway_reason or str(code), device_state],
             )
         )
-    sms = SmsMessage.objects.filter(delivery=delivery).first()
     if sms is not None:
         sent = sms.state == "sent"
         findings.append(
@@ -260,6 +261,10 @@ def troubleshoot(*, app: App, message_ref: str, device_id: str = "") -> Diagnosi
             checked[channel] = _channel_configured(app, channel)
         return checked[channel]
 
+    # The fallback SMS of the deliveries shown, in one query.
+    sms_by_delivery = {sms.delivery_id: sms for sms in SmsMessage.objects.filter(delivery__in=delivery_list)}
     for delivery in delivery_list:
-        diagnosis.findings.extend(_diagnose_delivery(app, message, delivery, channel_check))
+        diagnosis.findings.extend(
+            _diagnose_delivery(app, message, delivery, channel_check, sms_by_delivery.get(delivery.pk))
+        )
     return diagnosis

@@ -219,7 +219,10 @@ def message_timeline(*, message: Message) -> list[TimelineEntry]:
     # timeline has an entry per device, and a join before the LIMIT would read them all.
     events = list(StatusEvent.objects.filter(message=message).order_by("at", "id")[:500])
     deliveries = Delivery.objects.filter(pk__in={e.delivery_id for e in events if e.delivery_id})
-    by_pk = {d.pk: d for d in deliveries.select_related("device").only("gateway_code", "device__device_id")}
+    by_pk = {
+        d.pk: d
+        for d in deliveries.select_related("device").only("gateway_code", "gateway_message_id", "device__device_id")
+    }
     out = []
     seen = set()
     for event in events:

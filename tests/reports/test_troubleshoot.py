@@ -88,3 +88,40 @@ def test_no_binding_and_not_targeted(app, marketer, client_for):
     url = reverse("campaigns:troubleshoot", kwargs={"app_key": app.app_key})
     response = client_for(marketer).get(url, {"message_ref": ""})
     assert response.context["form"].errors["message_ref"]
+
+
+def _broadcast_with_timeline(app, devices: int):
+    m = MessageFactory(app=app, channel="huawei")
+    dev = None
+    for i in range(devices):
+        dev = DeviceFactory(app=app, vendor="huawei")
+        delivery = DeliveryFactory(
+            message=m, device=dev, channel="huawei", state="accepted", gateway_message_id=f"hw-{i}"
+        )
+        StatusEventFactory(message=m, delivery=delivery, state="accepted", status=2, channel="huawei")
+    return m, dev.device_id
+
+
+def _queries(client, url, params=None) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url, params or {}).status_code == 200
+    return len(captured.captured_queries)
+
+
+def test_a_broadcast_page_reads_the_same_number_of_rows_for_3_devices_as_for_40(app, marketer, client_for):
+    """The message detail and the troubleshooter of a broadcast read its timeline in a fixed
+    number of queries, whatever the number of devices (no query per timeline row)."""
+    _vendor_on(app)
+    client = client_for(marketer)
+    counts = []
+    for devices in (3, 40):
+        m, last_device = _broadcast_with_timeline(app, devices)
+        detail = reverse("campaigns:message-detail", kwargs={"app_key": app.app_key, "message_id": m.pk})
+        shoot = reverse("campaigns:troubleshoot", kwargs={"app_key": app.app_key})
+        html = client.get(detail).content.decode()
+        assert f"<code>{last_device}</code>" in html and "hw-0" in html  # the whole timeline is shown
+        counts.append((_queries(client, detail), _queries(client, shoot, {"message_ref": m.pk})))
+    assert counts[0] == counts[1]
