@@ -9,7 +9,8 @@ receipts in batches exactly as recording the deliveries does. Starts the receive
 (tests/fakes/callback.py: HTTP/1.1 keep-alive, checks every `sign` against the public key) in
 its own process and real Celery worker processes on the `receipts` queue. Prints receipts/s
 from the first queued batch to the last receipt logged, the valid/distinct counts at the
-receiver, the logged attempts, and the load average. Everything it created is deleted.
+receiver, the logged attempts, the CPU each part spent per receipt (workers, receiver,
+PostgreSQL, Redis, the whole machine) and the load average. Everything it created is deleted.
 """
 
 from __future__ import annotations
@@ -32,7 +33,14 @@ import django  # noqa: E402
 django.setup()
 
 import redis  # noqa: E402
-from common import production_env  # noqa: E402
+from common import (  # noqa: E402
+    command_cpu,
+    cpu_spent,
+    group_cpu_seconds,
+    machine_busy_seconds,
+    process_cpu_seconds,
+    production_env,
+)
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -127,6 +135,13 @@ def main() -> None:
         ]
         time.sleep(4)
         load_before = os.getloadavg()[0]
+        cpu_before = (
+            sum(group_cpu_seconds(w.pid) for w in workers),
+            process_cpu_seconds(receiver.pid),
+            command_cpu("postgres"),
+            command_cpu("redis-server"),
+            machine_busy_seconds(),
+        )
         started = time.monotonic()
         for i in range(0, len(ids), args.batch):
             send_receipts.delay(app.pk, ids[i : i + args.batch])
@@ -138,6 +153,13 @@ def main() -> None:
             if time.monotonic() - started > 1800:
                 raise SystemExit("gave up after 30 minutes")
         elapsed = time.monotonic() - started
+        cpu_us = [
+            (sum(group_cpu_seconds(w.pid) for w in workers) - cpu_before[0]) / args.count * 1e6,
+            (process_cpu_seconds(receiver.pid) - cpu_before[1]) / args.count * 1e6,
+            cpu_spent(cpu_before[2], command_cpu("postgres")) / args.count * 1e6,
+            cpu_spent(cpu_before[3], command_cpu("redis-server")) / args.count * 1e6,
+            (machine_busy_seconds() - cpu_before[4]) / args.count * 1e6,
+        ]
         # The attempts are written when a batch ends: wait for the last one.
         while CallbackAttempt.objects.filter(app=app).count() < args.count:
             time.sleep(0.2)
@@ -162,6 +184,10 @@ def main() -> None:
     print(
         f"receiver: {received['received']} POSTs, {received['valid']} with a valid sign, {received['invalid']} invalid, "
         f"{received['distinct']} distinct msgIds; attempts logged as succeeded: {succeeded}"
+    )
+    print(
+        "CPU per receipt: workers {:.0f} us, receiver {:.0f} us, PostgreSQL {:.0f} us, Redis {:.0f} us, "
+        "machine {:.0f} us (user + system, all processes)".format(*cpu_us)
     )
     print(f"at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC", flush=True)
     delete_data(app)
