@@ -5,7 +5,7 @@ One receipt per POST, as the SPEC says; what makes them keep pace with delivery:
 - receipts travel in batches (one task per app and batch, not one per delivery);
 - the app's signing key is parsed once per process (`console.keys.private_key`);
 - each callback endpoint has one pool of keep-alive connections per process (`pools()`, on
-  urllib3, lean enough that signing stays the main cost); every POST goes through the outbound
+  http.client, lean enough that signing stays the main cost); every POST goes through the outbound
   guard (`console.security.outbound`): the URL is resolved and checked once per batch and each
   POST connects to that address;
 - a batch is signed and sent by `PUSHDECK_CALLBACK_CONCURRENCY` threads (signing releases the GIL) and an app holds at
@@ -19,13 +19,13 @@ One receipt per POST, as the SPEC says; what makes them keep pace with delivery:
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
-import urllib3
 from django.conf import settings
 from django.utils import timezone
 
@@ -111,7 +111,7 @@ def _post(url: str, raw: bytes, destination: outbound.Destination | Exception) -
         return None, outbound.describe_error(destination)
     try:
         status = outbound.post(pools(), url, content=raw, headers=_HEADERS, destination=destination)
-    except (urllib3.exceptions.HTTPError, OSError, outbound.RefusedDestination) as exc:
+    except (http.client.HTTPException, OSError, outbound.RefusedDestination) as exc:
         return None, outbound.describe_error(exc)
     return status, "" if 200 <= status < 300 else f"HTTP {status}"
 

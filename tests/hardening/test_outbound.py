@@ -258,3 +258,128 @@ def test_fcm_token_endpoint_defaults_to_google():
     from console import settings as project_settings
 
     assert project_settings.FCM_TOKEN_URL == "https://oauth2.googleapis.com/token"
+
+
+class RawEndpoint:
+    """A bare HTTP/1.1 endpoint that answers every POST with `answer` and counts connections.
+
+    idle: seconds after which an idle connection is closed without a word (as servers drop idle
+    keep-alive connections); slow: seconds before each answer."""
+
+    def __init__(self, answer: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", idle=None, slow=0.0):
+        import threading
+
+        self.answer, self.idle, self.slow = answer, idle, slow
+        self.connections = self.requests = self.open_now = self.most_open = 0
+        self.lock = threading.Lock()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+
+        while True:
+            try:
+                conn, _addr = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+                self.open_now += 1
+                self.most_open = max(self.most_open, self.open_now)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        import time
+
+        conn.settimeout(self.idle)
+        reader = conn.makefile("rb")
+        try:
+            while True:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = reader.readline()
+                    if not line:
+                        return
+                    head += line
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                )
+                reader.read(length)
+                with self.lock:
+                    self.requests += 1
+                time.sleep(self.slow)
+                conn.sendall(self.answer)
+        except OSError:
+            return
+        finally:
+            with self.lock:
+                self.open_now -= 1
+            reader.close()
+            conn.close()
+
+    def close(self):
+        self.listener.close()
+
+
+def _post_many(pools, url, count, threads=1):
+    from concurrent.futures import ThreadPoolExecutor
+
+    destination = outbound.resolve(url)
+    with ThreadPoolExecutor(threads) as pool:
+        return list(
+            pool.map(lambda _i: outbound.post(pools, url, content=b"{}", destination=destination), range(count))
+        )
+
+
+def test_keep_alive_connections_are_reused_and_one_the_server_dropped_is_not():
+    import time
+
+    kept, dropped = RawEndpoint(), RawEndpoint(idle=0.1)
+    pools = outbound.Pools(maxsize=4, timeout=5)
+    try:
+        assert _post_many(pools, kept.url, 20) == [200] * 20
+        for _i in range(5):  # the server drops each connection while it is idle in the pool
+            assert _post_many(pools, dropped.url, 1) == [200]
+            time.sleep(0.3)
+    finally:
+        pools.close()
+        kept.close()
+        dropped.close()
+    assert (kept.requests, kept.connections) == (20, 1)
+    assert (dropped.requests, dropped.connections) == (5, 5)
+
+
+def test_a_pool_holds_at_most_maxsize_connections_and_a_huge_answer_is_not_read():
+    slow = RawEndpoint(slow=0.05)
+    big = 4 * 1024 * 1024
+    huge = RawEndpoint(answer=b"HTTP/1.1 500 Oops\r\nContent-Length: %d\r\n\r\n" % big + b"x" * big)
+    pools = outbound.Pools(maxsize=3, timeout=5)
+    try:
+        assert _post_many(pools, slow.url, 24, threads=8) == [200] * 24
+        # Only the first 64 KiB of an answer are read; the connection is then dropped, not reused.
+        assert _post_many(pools, huge.url, 3) == [500] * 3
+    finally:
+        pools.close()
+        slow.close()
+        huge.close()
+    assert slow.requests == 24 and slow.most_open <= 3
+    assert huge.connections == 3
+
+
+def test_a_timeout_and_a_garbled_answer_read_as_neutral_errors():
+    silent = RawEndpoint(slow=3)
+    garbled = RawEndpoint(answer=b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+    pools = outbound.Pools(maxsize=2, timeout=0.5)
+    try:
+        for url, words in ((silent.url, "timed out"), (garbled.url, "could not connect")):
+            with pytest.raises(Exception) as caught:  # noqa: PT011 - any failure, described below
+                _post_many(pools, url, 1)
+            assert outbound.describe_error(caught.value) == words
+    finally:
+        pools.close()
+        silent.close()
+        garbled.close()
