@@ -163,14 +163,16 @@ def message_get(*, app: App, message_id: int) -> Message | None:
 
 
 def vendor_message_ids(*, message: Message, limit: int = 10) -> list[tuple[str, str]]:
-    """(channel, vendor message id) of the message's deliveries the gateways gave an id for (a few)."""
+    """(channel, vendor message id) of the message's deliveries the gateways gave an id for (a few).
+
+    Looked for among the first `limit * 20` deliveries in the (message, device) index's order:
+    a broadcast of millions on a channel that gives no ids costs a bounded read, not a scan."""
     rows = (
         Delivery.objects.filter(message=message)
-        .exclude(gateway_message_id="")
-        .order_by("pk")
-        .values_list("channel", "gateway_message_id")[: limit * 20]  # bounded on a broadcast
+        .order_by("device_id")
+        .values_list("channel", "gateway_message_id")[: limit * 20]
     )
-    return list(dict.fromkeys(rows))[:limit]
+    return list(dict.fromkeys(row for row in rows if row[1]))[:limit]
 
 
 @dataclass
@@ -197,7 +199,7 @@ def delivery_routes(*, message: Message, limit: int = 20) -> list[DeliveryRoute]
     chooses it, the device's own package name or else the app's main package."""
     rows = (
         Delivery.objects.filter(message=message)
-        .order_by("pk")
+        .order_by("device_id")  # the (message, device) index's order: the first few of a broadcast at once
         .values_list("channel", "state", "device__device_id", "device__package_name", "device__platform")[:limit]
     )
     main = message.app.android_package

@@ -125,3 +125,25 @@ def test_a_broadcast_page_reads_the_same_number_of_rows_for_3_devices_as_for_40(
         assert f"<code>{last_device}</code>" in html and "hw-0" in html  # the whole timeline is shown
         counts.append((_queries(client, detail), _queries(client, shoot, {"message_ref": m.pk})))
     assert counts[0] == counts[1]
+
+
+def test_the_message_detail_reads_a_broadcasts_first_deliveries_in_index_order(app):
+    """The routes and vendor ids of a broadcast's detail walk the (message, device) index and stop
+    after a few rows: no sort over, or scan of, millions of deliveries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from campaigns.reports import selectors
+
+    m, _last = _broadcast_with_timeline(app, 3)
+    with CaptureQueriesContext(connection) as captured:
+        assert selectors.vendor_message_ids(message=m)
+        assert len(selectors.delivery_routes(message=m)) == 3
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # until the test's transaction ends
+        cursor.execute("SET LOCAL enable_sort = off")
+        for query in captured.captured_queries:
+            assert "campaigns_delivery" in query["sql"]
+            cursor.execute("EXPLAIN " + query["sql"])
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "delivery_unique_message_device" in plan and "Sort" not in plan, plan
