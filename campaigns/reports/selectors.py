@@ -155,7 +155,6 @@ class TimelineEntry:
     gateway_code: int | None
     gateway_text: str
     device_id: str
-    gateway_message_id: str = ""  # the vendor's message id of the delivery
 
 
 def message_get(*, app: App, message_id: int) -> Message | None:
@@ -221,10 +220,7 @@ def message_timeline(*, message: Message) -> list[TimelineEntry]:
     # timeline has an entry per device, and a join before the LIMIT would read them all.
     events = list(StatusEvent.objects.filter(message=message).order_by("at", "id")[:500])
     deliveries = Delivery.objects.filter(pk__in={e.delivery_id for e in events if e.delivery_id})
-    by_pk = {
-        d.pk: d
-        for d in deliveries.select_related("device").only("gateway_code", "gateway_message_id", "device__device_id")
-    }
+    by_pk = {d.pk: d for d in deliveries.select_related("device").only("gateway_code", "device__device_id")}
     out = []
     seen = set()
     for event in events:
@@ -246,7 +242,6 @@ def message_timeline(*, message: Message) -> list[TimelineEntry]:
                 gateway_code=code,
                 gateway_text=GATEWAY_CODE_TEXT.get(code, "") if code is not None else "",
                 device_id=delivery.device.device_id if delivery else "",
-                gateway_message_id=delivery.gateway_message_id if delivery else "",
             )
         )
     return out

@@ -11,6 +11,9 @@ import ipaddress
 import json
 import socket
 import ssl
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -267,8 +270,6 @@ class RawEndpoint:
     keep-alive connections); slow: seconds before each answer."""
 
     def __init__(self, answer: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", idle=None, slow=0.0):
-        import threading
-
         self.answer, self.idle, self.slow = answer, idle, slow
         self.connections = self.requests = self.open_now = self.most_open = 0
         self.lock = threading.Lock()
@@ -277,8 +278,6 @@ class RawEndpoint:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
-        import threading
-
         while True:
             try:
                 conn, _addr = self.listener.accept()
@@ -291,8 +290,6 @@ class RawEndpoint:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn):
-        import time
-
         conn.settimeout(self.idle)
         reader = conn.makefile("rb")
         try:
@@ -326,8 +323,6 @@ class RawEndpoint:
 
 
 def _post_many(pools, url, count, threads=1):
-    from concurrent.futures import ThreadPoolExecutor
-
     destination = outbound.resolve(url)
     with ThreadPoolExecutor(threads) as pool:
         return list(
@@ -336,8 +331,6 @@ def _post_many(pools, url, count, threads=1):
 
 
 def test_keep_alive_connections_are_reused_and_one_the_server_dropped_is_not():
-    import time
-
     kept, dropped = RawEndpoint(), RawEndpoint(idle=0.1)
     pools = outbound.Pools(maxsize=4, timeout=5)
     try:

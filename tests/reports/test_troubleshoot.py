@@ -1,9 +1,12 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from campaigns.reports import selectors
 from campaigns.reports.diagnosis import troubleshoot
 from console.models import ApnsCertificate, ChannelPackage, VendorChannel
 from tests.factories_campaigns import DeliveryFactory, DeviceFactory, MessageFactory, StatusEventFactory
@@ -103,9 +106,6 @@ def _broadcast_with_timeline(app, devices: int):
 
 
 def _queries(client, url, params=None) -> int:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as captured:
         assert client.get(url, params or {}).status_code == 200
     return len(captured.captured_queries)
@@ -130,11 +130,6 @@ def test_a_broadcast_page_reads_the_same_number_of_rows_for_3_devices_as_for_40(
 def test_the_message_detail_reads_a_broadcasts_first_deliveries_in_index_order(app):
     """The routes and vendor ids of a broadcast's detail walk the (message, device) index and stop
     after a few rows: no sort over, or scan of, millions of deliveries."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from campaigns.reports import selectors
-
     m, _last = _broadcast_with_timeline(app, 3)
     with CaptureQueriesContext(connection) as captured:
         assert selectors.vendor_message_ids(message=m)
