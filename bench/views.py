@@ -9,7 +9,8 @@ test client, in process: middleware, queries, template) of the message list firs
 deep page, a customer message id search, the task list, usage analysis for 90 days by day
 and one day by minute, push records, the receipt log (first page, by device, by message),
 troubleshooting and the detail of a broadcast message, then the EXPLAIN of the retention
-and expiry sweeps, and the load average. Drops the database at the end (``--keep`` keeps it).
+and expiry sweeps, and the load average. Drops the database at the end (``--keep`` keeps it;
+``--reuse`` measures a database an earlier ``--keep`` run left, after migrating it).
 BENCH_MESSAGES, BENCH_DELIVERIES and BENCH_RECEIPTS scale the volumes.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/views.py
@@ -376,8 +377,10 @@ def _measure(client, url: str, runs: int = RUNS) -> tuple[float, float, float]:
 
 
 def main() -> None:
-    keep = "--keep" in sys.argv
-    _recreate_db()
+    keep = "--keep" in sys.argv or "--reuse" in sys.argv
+    reuse = "--reuse" in sys.argv
+    if not reuse:
+        _recreate_db()
     _setup_django()
     from django.core.management import call_command
     from django.db import connection
@@ -393,24 +396,37 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         from django.contrib.auth import get_user_model
 
-        user = get_user_model().objects.create_user("bench", password="bench-password-1")
-        UserProfile.objects.create(user=user, timezone="Europe/Berlin")
-        app = App.objects.create(name="Bench")
-        Membership.objects.create(user=user, app=app, role=Role.MARKETER)
-        now = datetime.now(UTC)
-        figures = _load(app.pk, user.pk, now)
-        print(
-            f"loaded {figures['messages']:,} messages, {figures['tasks']:,} tasks, {figures['rollups']:,} rollup rows "
-            f"(COPY {figures['copy_s']:.0f}s, indexes {figures['index_s']:.0f}s, rollups {figures['rollup_s']:.0f}s)",
-            flush=True,
-        )
-        fleet = _load_fleet(app.pk)
-        print(
-            f"loaded {fleet['delivery']:,} deliveries ({fleet['per_broadcast']:,} per broadcast), "
-            f"{fleet['receiptevent']:,} receipts (generate_series {fleet['load_s']:.0f}s, indexes "
-            f"{fleet['index_s']:.0f}s, channel counters {fleet['counters_s']:.0f}s)",
-            flush=True,
-        )
+        if reuse:
+            from django.db.models import Max
+
+            from campaigns.models import StatusEvent
+
+            user = get_user_model().objects.get(username="bench")
+            app = App.objects.get(name="Bench")
+            latest = Message.objects.aggregate(top=Max("pk"), at=Max("created_at"))
+            figures = {"messages": latest["top"]}
+            fleet = {"broadcast": StatusEvent.objects.values_list("message_id", flat=True).first()}
+            now = latest["at"]
+            print(f"reusing {BENCH_DB}: {figures['messages']:,} messages, broadcast {fleet['broadcast']}", flush=True)
+        else:
+            user = get_user_model().objects.create_user("bench", password="bench-password-1")
+            UserProfile.objects.create(user=user, timezone="Europe/Berlin")
+            app = App.objects.create(name="Bench")
+            Membership.objects.create(user=user, app=app, role=Role.MARKETER)
+            now = datetime.now(UTC)
+            figures = _load(app.pk, user.pk, now)
+            print(
+                f"loaded {figures['messages']:,} messages, {figures['tasks']:,} tasks, {figures['rollups']:,} rollup rows "
+                f"(COPY {figures['copy_s']:.0f}s, indexes {figures['index_s']:.0f}s, rollups {figures['rollup_s']:.0f}s)",
+                flush=True,
+            )
+            fleet = _load_fleet(app.pk)
+            print(
+                f"loaded {fleet['delivery']:,} deliveries ({fleet['per_broadcast']:,} per broadcast), "
+                f"{fleet['receiptevent']:,} receipts (generate_series {fleet['load_s']:.0f}s, indexes "
+                f"{fleet['index_s']:.0f}s, channel counters {fleet['counters_s']:.0f}s)",
+                flush=True,
+            )
         client = Client()
         client.force_login(user)
         base = f"/apps/{app.app_key}/"

@@ -397,7 +397,12 @@ class StatusEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
-        indexes = [models.Index(fields=["message", "at"], name="statusevent_message_at")]
+        indexes = [
+            models.Index(fields=["message", "at"], name="statusevent_message_at"),
+            # The message's own events (no delivery): one device's timeline of a broadcast
+            # reads these without walking every other device's events.
+            models.Index(fields=["message", "at"], name="statusevent_message_level", condition=models.Q(delivery=None)),
+        ]
 
 
 class ReceiptEventType(models.TextChoices):

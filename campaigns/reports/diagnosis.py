@@ -15,7 +15,7 @@ from campaigns.codes import APNS_REASON_CODES, GATEWAY_CODE_TEXT, PushStatus, st
 from campaigns.models import Channel, Delivery, Device, Message, MessageState, Platform, SmsMessage, TargetType
 from console.models import ApnsCertificate, ApnsTokenKey, App, FcmCredential, VendorChannel
 
-from .selectors import TimelineEntry, message_timeline
+from .selectors import TimelinePage, message_timeline
 
 
 def _when(at) -> str:
@@ -38,7 +38,7 @@ class Diagnosis:
     message: Message | None
     device: Device | None = None
     findings: list[Finding] = field(default_factory=list)
-    timeline: list[TimelineEntry] = field(default_factory=list)
+    timeline: TimelinePage | None = None
 
     @property
     def kinds(self) -> list[str]:
@@ -209,7 +209,7 @@ def troubleshoot(*, app: App, message_ref: str, device_id: str = "") -> Diagnosi
             message=None,
             findings=[Finding("message_unknown", _("No message with this id exists in this app."), [message_ref])],
         )
-    diagnosis = Diagnosis(message=message, timeline=message_timeline(message=message))
+    diagnosis = Diagnosis(message=message)
     # In the order of the (message, device) index: the first 20 of a broadcast of millions at once.
     deliveries = Delivery.objects.filter(message=message).select_related("device").order_by("device_id")
     if device_id:
@@ -225,7 +225,10 @@ def troubleshoot(*, app: App, message_ref: str, device_id: str = "") -> Diagnosi
             return diagnosis
         diagnosis.device = device
         deliveries = deliveries.filter(device=device)
-        if not deliveries.exists():
+        own = deliveries.first()
+        # That device's part of the timeline (and the message's own events), not every device's.
+        diagnosis.timeline = message_timeline(message=message, narrowed_to=own)
+        if own is None:
             diagnosis.findings.append(
                 Finding(
                     "not_targeted",
@@ -234,6 +237,8 @@ def troubleshoot(*, app: App, message_ref: str, device_id: str = "") -> Diagnosi
                 )
             )
             return diagnosis
+    else:
+        diagnosis.timeline = message_timeline(message=message)
     if message.status == PushStatus.NO_BIND_INFO:
         status_line = _("Status %(code)s %(text)s") % {"code": message.status, "text": status_text(message.status)}
         if message.target_type == TargetType.USER:

@@ -215,22 +215,64 @@ def delivery_routes(*, message: Message, limit: int = 20) -> list[DeliveryRoute]
     ]
 
 
-def message_timeline(*, message: Message) -> list[TimelineEntry]:
-    # The first 500 entries first, then their deliveries and devices by key: a broadcast's
-    # timeline has an entry per device, and a join before the LIMIT would read them all.
-    events = list(StatusEvent.objects.filter(message=message).order_by("at", "id")[:500])
+TIMELINE_PAGE = 100
+
+
+@dataclass
+class TimelinePage:
+    rows: list[TimelineEntry]
+    next_cursor: str = ""  # the (at, id) of the last event shown, when more follow
+
+
+_WHOLE = object()
+
+
+def message_timeline(
+    *, message: Message, cursor: str = "", narrowed_to: Delivery | None | object = _WHOLE, size: int = TIMELINE_PAGE
+) -> TimelinePage:
+    """The message's status events in time order, a page at a time.
+
+    Narrowed to a delivery, only that delivery's events and the message's own (the ones no
+    delivery carries; only those when narrowed to None): one device's story of a broadcast,
+    read by the delivery index and the partial (message, at) index of message-level events,
+    never by walking every device's events."""
+    after = decode_cursor(cursor)
+
+    def page(events: QuerySet[StatusEvent]) -> list[StatusEvent]:
+        if after is not None:
+            # A row comparison walks the (message, at) index straight to the spot.
+            events = events.extra(
+                where=['("campaigns_statusevent"."at", "campaigns_statusevent"."id") > (%s, %s)'],
+                params=[after[0], after[1]],
+            )
+        return list(events.order_by("at", "id")[: size + 1])
+
+    if narrowed_to is not _WHOLE:
+        # A delivery has a handful of events; the message's own are few too.
+        events = page(StatusEvent.objects.filter(message=message, delivery=None))
+        if narrowed_to is not None:
+            events += page(StatusEvent.objects.filter(delivery=narrowed_to))
+        events.sort(key=lambda e: (e.at, e.pk))
+    else:
+        # The page's events first, then their deliveries and devices by key: a broadcast's
+        # timeline has an entry per device, and a join before the LIMIT would read them all.
+        events = page(StatusEvent.objects.filter(message=message))
+    next_cursor = ""
+    if len(events) > size:
+        events = events[:size]
+        next_cursor = encode_cursor(events[-1].at, events[-1].pk)
     deliveries = Delivery.objects.filter(pk__in={e.delivery_id for e in events if e.delivery_id})
     by_pk = {d.pk: d for d in deliveries.select_related("device").only("gateway_code", "device__device_id")}
     out = []
     seen = set()
     for event in events:
-        delivery = by_pk.get(event.delivery_id)
+        delivery_row = by_pk.get(event.delivery_id)
         # The same state recorded twice for one delivery (a retry that ended as the first try) is one row.
         key = (event.delivery_id, event.state, event.status, event.description)
         if key in seen:
             continue
         seen.add(key)
-        code = delivery.gateway_code if delivery else None
+        code = delivery_row.gateway_code if delivery_row else None
         out.append(
             TimelineEntry(
                 at=event.at,
@@ -241,10 +283,10 @@ def message_timeline(*, message: Message) -> list[TimelineEntry]:
                 channel=event.channel,
                 gateway_code=code,
                 gateway_text=GATEWAY_CODE_TEXT.get(code, "") if code is not None else "",
-                device_id=delivery.device.device_id if delivery else "",
+                device_id=delivery_row.device.device_id if delivery_row else "",
             )
         )
-    return out
+    return TimelinePage(rows=out, next_cursor=next_cursor)
 
 
 # ---------------------------------------------------------------- tasks

@@ -5,6 +5,7 @@ from . import views
 urlpatterns = [
     path("messages/", views.message_list, name="message-list"),
     path("messages/<int:message_id>/", views.message_detail, name="message-detail"),
+    path("messages/<int:message_id>/timeline/", views.message_timeline, name="message-timeline"),
     path("tasks/", views.task_list, name="task-list"),
     path("tasks/<int:task_id>/progress/", views.task_progress, name="task-progress"),
     path("tasks/<int:task_id>/stop/", views.task_stop, name="task-stop"),

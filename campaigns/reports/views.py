@@ -4,8 +4,9 @@ usage analysis and auditor exports. Everyone in the app reads; stopping needs Pe
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.html import escape
@@ -15,7 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns.codes import PushError, status_text
-from campaigns.models import PushTask, SmsMessage, TaskStatus
+from campaigns.models import Delivery, Device, PushTask, SmsMessage, TaskStatus
 from campaigns.sends import services as send_services
 from console.audit import audit_record
 from console.exports import csv_response, xlsx_response
@@ -70,11 +71,46 @@ def message_detail(request: HttpRequest, app: App, message_id: int) -> HttpRespo
             "app": app,
             "message": message,
             "status_text": status_text(message.status),
-            "timeline": selectors.message_timeline(message=message),
+            **_timeline_context(app, message, selectors.message_timeline(message=message)),
             "vendor_message_ids": selectors.vendor_message_ids(message=message),
             "routes": selectors.delivery_routes(message=message),
         }
         response = render(request, template, context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def _timeline_context(app: App, message, page: selectors.TimelinePage, device_id: str = "") -> dict:
+    """The timeline page and the address of the next one (narrowed to the same device)."""
+    more = ""
+    if page.next_cursor:
+        query = QueryDict(mutable=True)
+        if device_id:
+            query["device_id"] = device_id
+        query["cursor"] = page.next_cursor
+        more = f"{reverse('campaigns:message-timeline', args=[app.app_key, message.pk])}?{query.urlencode()}"
+    return {"timeline": page, "timeline_more": more}
+
+
+@app_permission(Perm.VIEW)
+@require_GET
+def message_timeline(request: HttpRequest, app: App, message_id: int) -> HttpResponse:
+    """The next page of a message's status timeline: rows for the table to append, or a page
+    of its own when opened without htmx. With device_id, that device's events only."""
+    message = selectors.message_get(app=app, message_id=message_id)
+    if message is None:
+        raise Http404(_("This message does not exist."))
+    cursor = request.GET.get("cursor", "")
+    device_id = request.GET.get("device_id", "").strip()
+    if device_id:
+        device = Device.objects.filter(app=app, device_id=device_id).first()
+        own = Delivery.objects.filter(message=message, device=device).first() if device else None
+        page = selectors.message_timeline(message=message, cursor=cursor, narrowed_to=own)
+    else:
+        page = selectors.message_timeline(message=message, cursor=cursor)
+    context = {"app": app, "message": message, **_timeline_context(app, message, page, device_id)}
+    template = "campaigns/reports/_timeline_rows.html" if request.htmx else "campaigns/reports/message_timeline.html"
+    response = render(request, template, context)
     patch_vary_headers(response, ("HX-Request",))
     return response
 
@@ -206,7 +242,14 @@ def troubleshoot(request: HttpRequest, app: App) -> HttpResponse:
         diagnosis = diagnose(
             app=app, message_ref=form.cleaned_data["message_ref"], device_id=form.cleaned_data["device_id"]
         )
-    return render(request, "campaigns/reports/troubleshoot.html", {"app": app, "form": form, "diagnosis": diagnosis})
+    context = {"app": app, "form": form, "diagnosis": diagnosis}
+    if diagnosis is not None and diagnosis.timeline is not None:
+        device_id = diagnosis.device.device_id if diagnosis.device else ""
+        context |= {
+            "message": diagnosis.message,
+            **_timeline_context(app, diagnosis.message, diagnosis.timeline, device_id),
+        }
+    return render(request, "campaigns/reports/troubleshoot.html", context)
 
 
 SMS_PAGE = 100

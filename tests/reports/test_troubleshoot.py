@@ -1,4 +1,6 @@
+import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.db import connection
@@ -6,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from campaigns.models import StatusEvent
 from campaigns.reports import selectors
 from campaigns.reports.diagnosis import troubleshoot
 from console.models import ApnsCertificate, ChannelPackage, VendorChannel
@@ -142,3 +145,88 @@ def test_the_message_detail_reads_a_broadcasts_first_deliveries_in_index_order(a
             cursor.execute("EXPLAIN " + query["sql"])
             plan = "\n".join(row[0] for row in cursor.fetchall())
             assert "delivery_unique_message_device" in plan and "Sort" not in plan, plan
+
+
+def _long_timeline(message, events: int):
+    """`events` message-level events, two to a second (the order is by time, then by id)."""
+    t0 = timezone.now() - timedelta(hours=1)
+    StatusEvent.objects.bulk_create(
+        StatusEvent(
+            message=message, at=t0 + timedelta(seconds=i // 2), state="waiting", status=0, description=f"step {i:03d}"
+        )
+        for i in range(events)
+    )
+
+
+def test_a_long_timeline_comes_a_page_at_a_time_and_shows_every_event_once(app, marketer, client_for):
+    m = MessageFactory(app=app)
+    _long_timeline(m, 250)
+    c = client_for(marketer)
+    detail = reverse("campaigns:message-detail", kwargs={"app_key": app.app_key, "message_id": m.pk})
+    html = c.get(detail).content.decode()
+    seen = re.findall(r"step \d{3}", html)
+    assert len(seen) == selectors.TIMELINE_PAGE
+    pages = 1
+    while match := re.search(r'data-testid="timeline-more"><td colspan="7"><a href="([^"]+)"', html):
+        html = c.get(unescape(match.group(1)), HTTP_HX_REQUEST="true").content.decode()
+        assert "<table" not in html  # rows for the open table, not a page
+        seen += re.findall(r"step \d{3}", html)
+        pages += 1
+    assert seen == [f"step {i:03d}" for i in range(250)] and pages == 3
+    # Opened without htmx (a link opened in a new tab), the next page is a page of its own.
+    first = c.get(detail).content.decode()
+    more = unescape(re.search(r'data-testid="timeline-more"><td colspan="7"><a href="([^"]+)"', first).group(1))
+    page = c.get(more).content.decode()
+    assert "later status events" in page and "step 100" in page and "step 099" not in page
+
+
+def test_the_next_timeline_page_is_for_members_of_the_messages_app_only(app, marketer, outsider, other_app, client_for):
+    m = MessageFactory(app=app)
+    _long_timeline(m, 3)
+    url = reverse("campaigns:message-timeline", kwargs={"app_key": app.app_key, "message_id": m.pk})
+    assert client_for(marketer).get(url).status_code == 200
+    assert client_for(outsider).get(url).status_code in (403, 404)
+    foreign = MessageFactory(app=other_app)
+    url = reverse("campaigns:message-timeline", kwargs={"app_key": app.app_key, "message_id": foreign.pk})
+    assert client_for(marketer).get(url).status_code == 404
+    # A cursor that is not ours is the first page, not an error.
+    assert client_for(marketer).get(url.replace(str(foreign.pk), str(m.pk)), {"cursor": "%%bad"}).status_code == 200
+
+
+def test_troubleshooting_one_device_of_a_broadcast_shows_its_events_and_the_messages_own(app, marketer, client_for):
+    _vendor_on(app)
+    m, last_device = _broadcast_with_timeline(app, 3)
+    StatusEventFactory(message=m, state="waiting", status=0, description="message created")
+    first_device = m.deliveries.order_by("pk").first().device.device_id
+    url = reverse("campaigns:troubleshoot", kwargs={"app_key": app.app_key})
+    html = client_for(marketer).get(url, {"message_ref": m.pk, "device_id": first_device}).content.decode()
+    timeline = html[html.index('data-testid="status-timeline"') :]
+    assert f"<code>{first_device}</code>" in timeline and "message created" in timeline
+    assert f"<code>{last_device}</code>" not in timeline
+    # Whole, the troubleshooter shows every device's events.
+    html = client_for(marketer).get(url, {"message_ref": m.pk}).content.decode()
+    assert f"<code>{last_device}</code>" in html[html.index('data-testid="status-timeline"') :]
+
+
+def test_one_devices_timeline_pages_on_and_reads_by_index(app):
+    m = MessageFactory(app=app)
+    _long_timeline(m, 5)
+    delivery = DeliveryFactory(message=m, device=DeviceFactory(app=app), channel="huawei", state="accepted")
+    other = DeliveryFactory(message=m, device=DeviceFactory(app=app), channel="huawei", state="accepted")
+    for d in (delivery, other):
+        StatusEventFactory(message=m, delivery=d, state="accepted", status=2, description=f"sent {d.pk}")
+    with CaptureQueriesContext(connection) as captured:
+        first = selectors.message_timeline(message=m, narrowed_to=delivery, size=4)
+    second = selectors.message_timeline(message=m, narrowed_to=delivery, cursor=first.next_cursor, size=4)
+    shown = [e.description for e in first.rows + second.rows]
+    assert shown == [f"step {i:03d}" for i in range(5)] + [f"sent {delivery.pk}"]
+    assert first.next_cursor and not second.next_cursor
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plans = []
+        for query in captured.captured_queries:
+            if "campaigns_statusevent" in query["sql"]:
+                cursor.execute("EXPLAIN " + query["sql"])
+                plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    assert "statusevent_message_level" in plans[0], plans[0]
+    assert "statusevent_delivery_id" in plans[1] or "delivery_id_" in plans[1], plans[1]
