@@ -14,6 +14,7 @@ call slow never takes all the workers from other apps.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import threading
@@ -156,6 +157,14 @@ def channel_slot(app_id: int, channel: str):
 def receipt_slot(app_id: int):
     """Hold one of the app's receipt batch slots (PUSHDECK_CALLBACK_APP_TASKS), or raise SlotsBusy."""
     return slot(f"pushdeck:slots:receipts:{app_id}", settings.PUSHDECK_CALLBACK_APP_TASKS)
+
+
+def receipt_batch_lock(app_id: int, delivery_ids: list[int], attempt: int):
+    """Held by the one run that sends this batch (these deliveries, this attempt), or raise
+    SlotsBusy: a second run of the same batch at the same moment (a task delivered twice)
+    comes back later, when the first has logged what it sent, instead of POSTing it again."""
+    digest = hashlib.blake2b(",".join(map(str, sorted(delivery_ids))).encode(), digest_size=10).hexdigest()
+    return slot(f"pushdeck:receipt-batch:{app_id}:{attempt}:{digest}", 1)
 
 
 @contextmanager

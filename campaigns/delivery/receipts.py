@@ -140,6 +140,14 @@ def receipts_send(*, app_id: int, delivery_ids: list[int], attempt: int) -> Batc
     rows = list(
         Delivery.objects.filter(pk__in=delivery_ids, message__app_id=app_id).order_by("pk").values_list(*_FIELDS)
     )
+    # A receipt this attempt already logged was POSTed by an earlier run of this batch (a task
+    # delivered again): it is not sent twice.
+    logged = set(
+        CallbackAttempt.objects.filter(delivery_id__in=[row[0] for row in rows], attempt=attempt).values_list(
+            "delivery_id", flat=True
+        )
+    )
+    rows = [row for row in rows if row[0] not in logged]
     if not rows:
         return result
     private_pem, base_url = keys.console_private_key, keys.callback_url

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from . import dispatch, receipts, selfbuilt, sms
-from .limits import SlotsBusy, receipt_slot, slot_backoff
+from .limits import SlotsBusy, receipt_batch_lock, receipt_slot, slot_backoff
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def deliver_sms_sweep() -> int:
 def send_receipts(app_id: int, delivery_ids: list[int], attempt: int = 1) -> int:
     """POST one batch of an app's receipts; failures come back with backoff; every attempt is logged."""
     try:
-        with receipt_slot(app_id):
+        with receipt_slot(app_id), receipt_batch_lock(app_id, delivery_ids, attempt):
             result = receipts.receipts_send(app_id=app_id, delivery_ids=delivery_ids, attempt=attempt)
     except SlotsBusy:
         # The app already has its share of receipt workers (a slow endpoint): others go first.

@@ -13,6 +13,7 @@ from celery.contrib.testing.worker import start_worker
 
 from campaigns.delivery import receipts
 from campaigns.delivery.receipts import _quote_sign, _sign_slot, receipt_post, receipts_send
+from campaigns.delivery.tasks import send_receipts
 from campaigns.models import CallbackAttempt, Delivery, MessageState, TargetType
 from console.celery import app as celery_app
 from console.keys import generate_rsa_pair, rsa_verify, urlsafe_b64
@@ -25,7 +26,7 @@ from .test_worker_queue import QUEUES
 class CallbackServer:
     """The customer's callback endpoint: checks the signature with the console public key."""
 
-    def __init__(self, public_pem, fail_first=0, tls=None):
+    def __init__(self, public_pem, fail_first=0, tls=None, delay=0.0):
         self.received = []
         self.fail_first = fail_first
         outer = self
@@ -36,6 +37,7 @@ class CallbackServer:
 
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(delay)
                 sign = parse_qs(urlsplit(self.path).query).get("sign", [""])[0]
                 valid = rsa_verify(public_pem, raw, sign)
                 outer.received.append({"body": json.loads(raw), "valid": valid, "path": self.path})
@@ -279,3 +281,64 @@ def test_a_slow_endpoint_delays_only_its_own_apps_receipts(app, other_app, clean
     # The slow app held one batch at a time: at most one batch of POSTs ever reached its endpoint.
     assert 1 <= slow.hits <= 5
     assert CallbackAttempt.objects.filter(app=other_app, succeeded=True).count() == 10
+
+
+def _accepted_deliveries(app, prefix: str, count: int) -> list[int]:
+    tokens = [f"{prefix}{i}" for i in range(count)]
+    for token in tokens:
+        make_device(app, token, platform="ios")
+    task = make_task(app, tokens, target_type=TargetType.IOS_DEVICE)
+    run_task(task)
+    return list(Delivery.objects.filter(message__task=task).values_list("pk", flat=True))
+
+
+@pytest.mark.django_db
+def test_a_batch_run_again_after_it_ended_sends_nothing_twice(app, gateways, signing):
+    server = CallbackServer(signing)
+    try:
+        ids = _accepted_deliveries(app, "again", 6)
+        enable_callback(app, server.url)
+        assert len(receipts_send(app_id=app.pk, delivery_ids=ids[:4], attempt=1).sent) == 4
+        # The same batch again (a task delivered twice), and a batch that overlaps it.
+        assert receipts_send(app_id=app.pk, delivery_ids=ids[:4], attempt=1).sent == []
+        assert sorted(receipts_send(app_id=app.pk, delivery_ids=ids, attempt=1).sent) == sorted(ids[4:])
+    finally:
+        server.close()
+    assert len(server.received) == 6 == len({hit["body"]["msgId"] for hit in server.received})
+    assert CallbackAttempt.objects.count() == 6
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_one_batch_run_twice_at_the_same_moment_posts_each_receipt_once(app, gateways, signing, clean_broker, settings):
+    """Two workers take the same batch at once (a redelivered task): one sends it; the other
+    comes back later, finds it logged, and sends nothing."""
+    from celery.signals import task_postrun
+
+    settings.PUSHDECK_CALLBACK_APP_TASKS = 4  # the app's cap is not what keeps them apart
+    settings.PUSHDECK_SLOT_RETRY_SECONDS = 0.5
+    runs = []
+
+    def count(sender=None, args=None, **_kwargs):
+        if sender is not None and sender.name == send_receipts.name:
+            runs.append(args)
+
+    task_postrun.connect(count, weak=False)
+    server = CallbackServer(signing, delay=0.3)  # slow enough for the two runs to overlap
+    try:
+        ids = _accepted_deliveries(app, "twice", 10)
+        enable_callback(app, server.url)
+        with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False, queues=["receipts"]):
+            send_receipts.delay(app.pk, ids)
+            send_receipts.delay(app.pk, ids)
+            # Both runs, and the one that came back (without the lock there are only two).
+            wait_for(lambda: len(runs) >= 3, 15)
+            time.sleep(0.5)
+    finally:
+        task_postrun.disconnect(count)
+        server.close()
+    assert len(server.received) == 10, len(server.received)
+    assert len({hit["body"]["msgId"] for hit in server.received}) == 10
+    assert all(hit["valid"] for hit in server.received)
+    assert CallbackAttempt.objects.count() == 10
+    assert len(runs) == 3, runs
