@@ -47,6 +47,7 @@ STOP_TASK = "campaigns.delivery.tasks.deliver_task_stop"
 STOP_COUNT_EXACT = 10_000
 # Target types resolved per target id (one Message each); the others are one Message.
 PER_TARGET_TYPES = {TargetType.USER, TargetType.ANDROID_DEVICE, TargetType.IOS_DEVICE, TargetType.DEVICE}
+DEVICE_ID_TYPES = {TargetType.ANDROID_DEVICE, TargetType.IOS_DEVICE, TargetType.DEVICE}
 
 
 @dataclass
@@ -344,10 +345,15 @@ def send_submit(
         return existing, False
     now = now or timezone.now()
     messages = send_validate(app=app, spec=spec, now=now)
-    count = send_audience(app=app, spec=spec)
-    if spec.target_type in PER_TARGET_TYPES:
-        # Approval counts targets asked for, even those without a device yet.
-        count = max(count, len(messages))
+    if spec.target_type in DEVICE_ID_TYPES:
+        # A device id names at most one device of the app: the ids asked for are the count
+        # approval needs (those without a device yet included), with no query.
+        count = max(len({target for target, _values in spec.targets}), len(messages))
+    else:
+        count = send_audience(app=app, spec=spec)
+        if spec.target_type in PER_TARGET_TYPES:
+            # Approval counts targets asked for, even those without a device yet.
+            count = max(count, len(messages))
     try:
         with transaction.atomic():
             task = PushTask.objects.create(
