@@ -114,3 +114,32 @@ def test_htmx_swaps_move_focus_to_asked_for_results_and_keep_it_on_refresh(page,
     now = focused(page)
     assert now["tag"] == "BUTTON" and now["text"] == "Stop", now
     assert page.evaluate(ACTIVE_IN, f"#task-{running.pk}")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_later_timeline_events_come_with_enter_and_focus_follows_them(page, login, app, marketer):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.models import StatusEvent
+    from tests.factories_campaigns import MessageFactory
+
+    message = MessageFactory(app=app, customer_msg_id="kb-timeline")
+    t0 = timezone.now() - timedelta(hours=1)
+    StatusEvent.objects.bulk_create(
+        StatusEvent(message=message, at=t0 + timedelta(seconds=i), state="waiting", status=0, description=f"step {i}")
+        for i in range(150)
+    )
+    login(marketer)
+    page.goto(f"/apps/{app.app_key}/messages/{message.pk}/")
+    rows = page.get_by_test_id("status-timeline").locator("tbody tr:not(.more)")
+    expect(rows).to_have_count(100)
+    tab_to(page, lambda f: f["tag"] == "A" and f["text"] == "Show later events")
+    page.keyboard.press("Enter")
+    # The rest are appended in place, and focus moves to the end of the timeline, not to the page.
+    expect(rows).to_have_count(150)
+    expect(page.get_by_test_id("status-timeline")).to_contain_text("step 149")
+    expect(page.get_by_test_id("timeline-more")).to_have_count(0)
+    page.wait_for_function("() => document.activeElement.textContent.trim() === 'No later events.'")

@@ -173,6 +173,7 @@ def test_a_long_timeline_comes_a_page_at_a_time_and_shows_every_event_once(app, 
         seen += re.findall(r"step \d{3}", html)
         pages += 1
     assert seen == [f"step {i:03d}" for i in range(250)] and pages == 3
+    assert "No later events." in html  # the last page says so
     # Opened without htmx (a link opened in a new tab), the next page is a page of its own.
     first = c.get(detail).content.decode()
     more = unescape(re.search(r'data-testid="timeline-more"><td colspan="7"><a href="([^"]+)"', first).group(1))
