@@ -14,7 +14,7 @@ from django.utils import timezone
 from console.models import App
 
 from .codes import ApiCode, PushError
-from .models import Device, Platform, TargetType
+from .models import DEVICE_TARGETS, Device, Platform, TargetType
 
 # unBindPeriod (SPEC "Broadcast push"): iOS logged-out users within N days, or ever.
 UNBIND_PERIOD_DAYS = {1: 0, 2: 7, 3: 15, 4: 60}
@@ -54,7 +54,7 @@ def devices_for(
     qs = Device.objects.filter(app=app)
     if target_type == TargetType.USER:
         qs = qs.filter(user_bindings__user_id__in=list(target_ids))
-    elif target_type in (TargetType.DEVICE, TargetType.ANDROID_DEVICE, TargetType.IOS_DEVICE):
+    elif target_type in DEVICE_TARGETS:
         qs = qs.filter(device_id__in=list(target_ids))
         if target_type == TargetType.ANDROID_DEVICE:
             platform = Platform.ANDROID

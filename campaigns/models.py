@@ -62,6 +62,10 @@ class TargetType(models.TextChoices):
     ALL = "all", _("All devices")
 
 
+# Target types whose ids are device ids: each names at most one device of the app.
+DEVICE_TARGETS = frozenset({TargetType.DEVICE, TargetType.ANDROID_DEVICE, TargetType.IOS_DEVICE})
+
+
 class ApnsEnvironment(models.TextChoices):
     PRODUCTION = "production", _("Production")
     DEVELOPMENT = "development", _("Development")

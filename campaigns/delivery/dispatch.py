@@ -24,6 +24,7 @@ from campaigns.audience import devices_for
 from campaigns.codes import APNS_REASON_CODES, PushStatus
 from campaigns.gateways import Gateway, GatewayError, GatewayResult, OutgoingPush
 from campaigns.models import (
+    DEVICE_TARGETS,
     FINAL_STATES,
     Channel,
     Delivery,
@@ -47,7 +48,6 @@ from .limits import SlotsBusy, app_slot, channel_slot
 logger = logging.getLogger(__name__)
 
 CREDENTIAL_RECHECK_SECONDS = 60.0
-DEVICE_TARGETS = {TargetType.DEVICE, TargetType.ANDROID_DEVICE, TargetType.IOS_DEVICE}
 STOPPED = {TaskStatus.STOPPED, TaskStatus.CANCELLED}
 
 

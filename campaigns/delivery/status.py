@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 
 from campaigns.codes import PushStatus, status_text
 from campaigns.models import (
+    DEVICE_TARGETS,
     FINAL_STATES,
     Channel,
     Delivery,
@@ -45,7 +46,6 @@ from .wakeup import publish_after_commit
 logger = logging.getLogger(__name__)
 
 OPEN_STATES = [s for s in MessageState if s not in FINAL_STATES]
-SINGLE_DEVICE_TARGETS = {"device", "android_device", "ios_device"}
 # Delivery.gateway_reason marker for sends skipped because the device token is dead.
 DEAD_TOKEN_REASON = "token dead"
 
@@ -279,7 +279,7 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
         _set_recorded(rows, now)
         copy_insert(StatusEvent, _EVENT_FIELDS, events)
         copy_insert(ReceiptEvent, _RECEIPT_FIELDS, receipts)
-        direct = [d for d in rows if d.target_type in SINGLE_DEVICE_TARGETS and d.target_id]
+        direct = [d for d in rows if d.target_type in DEVICE_TARGETS and d.target_id]
         if connection.vendor == "postgresql" and direct:
             _messages_finish_direct(direct, now)
             done = {d.message_id for d in direct}

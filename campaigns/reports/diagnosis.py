@@ -15,7 +15,7 @@ from campaigns.codes import APNS_REASON_CODES, GATEWAY_CODE_TEXT, PushStatus, st
 from campaigns.models import Channel, Delivery, Device, Message, MessageState, Platform, SmsMessage, TargetType
 from console.models import ApnsCertificate, ApnsTokenKey, App, FcmCredential, VendorChannel
 
-from .selectors import TimelinePage, message_timeline
+from .selectors import TimelinePage, delivery_for_device, device_timeline, message_timeline
 
 
 def _when(at) -> str:
@@ -210,10 +210,8 @@ def troubleshoot(*, app: App, message_ref: str, device_id: str = "") -> Diagnosi
             findings=[Finding("message_unknown", _("No message with this id exists in this app."), [message_ref])],
         )
     diagnosis = Diagnosis(message=message)
-    # In the order of the (message, device) index: the first 20 of a broadcast of millions at once.
-    deliveries = Delivery.objects.filter(message=message).select_related("device").order_by("device_id")
     if device_id:
-        device = Device.objects.filter(app=app, device_id=device_id.strip()).first()
+        device, own = delivery_for_device(message=message, device_id=device_id)
         if device is None:
             diagnosis.findings.append(
                 Finding(
@@ -224,10 +222,8 @@ def troubleshoot(*, app: App, message_ref: str, device_id: str = "") -> Diagnosi
             )
             return diagnosis
         diagnosis.device = device
-        deliveries = deliveries.filter(device=device)
-        own = deliveries.first()
         # That device's part of the timeline (and the message's own events), not every device's.
-        diagnosis.timeline = message_timeline(message=message, narrowed_to=own)
+        diagnosis.timeline = device_timeline(message=message, delivery=own)
         if own is None:
             diagnosis.findings.append(
                 Finding(
@@ -237,8 +233,13 @@ def troubleshoot(*, app: App, message_ref: str, device_id: str = "") -> Diagnosi
                 )
             )
             return diagnosis
+        delivery_list = [own]
     else:
         diagnosis.timeline = message_timeline(message=message)
+        # In the order of the (message, device) index: the first 20 of a broadcast of millions at once.
+        delivery_list = list(
+            Delivery.objects.filter(message=message).select_related("device").order_by("device_id")[:20]
+        )
     if message.status == PushStatus.NO_BIND_INFO:
         status_line = _("Status %(code)s %(text)s") % {"code": message.status, "text": status_text(message.status)}
         if message.target_type == TargetType.USER:
@@ -249,7 +250,6 @@ def troubleshoot(*, app: App, message_ref: str, device_id: str = "") -> Diagnosi
                 "kind": message.get_target_type_display()
             }
         diagnosis.findings.append(Finding("no_binding", text, [status_line]))
-    delivery_list = list(deliveries[:20])
     if not delivery_list and not diagnosis.findings:
         diagnosis.findings.append(
             Finding(

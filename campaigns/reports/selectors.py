@@ -224,55 +224,67 @@ class TimelinePage:
     next_cursor: str = ""  # the (at, id) of the last event shown, when more follow
 
 
-_WHOLE = object()
-
-
-def message_timeline(
-    *, message: Message, cursor: str = "", narrowed_to: Delivery | None | object = _WHOLE, size: int = TIMELINE_PAGE
-) -> TimelinePage:
-    """The message's status events in time order, a page at a time.
-
-    Narrowed to a delivery, only that delivery's events and the message's own (the ones no
-    delivery carries; only those when narrowed to None): one device's story of a broadcast,
-    read by the delivery index and the partial (message, at) index of message-level events,
-    never by walking every device's events."""
+def _events_page(sources: list[QuerySet[StatusEvent]], cursor: str, size: int) -> tuple[list[StatusEvent], str]:
+    """The first `size` events after the cursor, in (at, id) order, of one or more sources
+    (each read up to size + 1 through its own index), and the cursor of the page after."""
     after = decode_cursor(cursor)
-
-    def page(events: QuerySet[StatusEvent]) -> list[StatusEvent]:
+    events: list[StatusEvent] = []
+    for source in sources:
         if after is not None:
-            # A row comparison walks the (message, at) index straight to the spot.
-            events = events.extra(
+            # A row comparison walks the (…, at) index straight to the spot.
+            source = source.extra(
                 where=['("campaigns_statusevent"."at", "campaigns_statusevent"."id") > (%s, %s)'],
                 params=[after[0], after[1]],
             )
-        return list(events.order_by("at", "id")[: size + 1])
-
-    if narrowed_to is not _WHOLE:
-        # A delivery has a handful of events; the message's own are few too.
-        events = page(StatusEvent.objects.filter(message=message, delivery=None))
-        if narrowed_to is not None:
-            events += page(StatusEvent.objects.filter(delivery=narrowed_to))
+        events += source.order_by("at", "id")[: size + 1]
+    if len(sources) > 1:
         events.sort(key=lambda e: (e.at, e.pk))
-    else:
-        # The page's events first, then their deliveries and devices by key: a broadcast's
-        # timeline has an entry per device, and a join before the LIMIT would read them all.
-        events = page(StatusEvent.objects.filter(message=message))
-    next_cursor = ""
-    if len(events) > size:
-        events = events[:size]
-        next_cursor = encode_cursor(events[-1].at, events[-1].pk)
+    if len(events) <= size:
+        return events, ""
+    events = events[:size]
+    return events, encode_cursor(events[-1].at, events[-1].pk)
+
+
+def message_timeline(*, message: Message, cursor: str = "", size: int = TIMELINE_PAGE) -> TimelinePage:
+    """The message's status events in time order, a page at a time."""
+    # The page's events first, then their deliveries and devices by key: a broadcast's
+    # timeline has an entry per device, and a join before the LIMIT would read them all.
+    return _timeline_page(*_events_page([StatusEvent.objects.filter(message=message)], cursor, size))
+
+
+def device_timeline(
+    *, message: Message, delivery: Delivery | None, cursor: str = "", size: int = TIMELINE_PAGE
+) -> TimelinePage:
+    """One device's story of a message: its delivery's events and the message's own (those no
+    delivery carries; only those without a delivery), read through the delivery index and the
+    partial (message, at) index of message-level events, never by walking every device's events."""
+    sources = [StatusEvent.objects.filter(message=message, delivery=None)]
+    if delivery is not None:
+        sources.append(StatusEvent.objects.filter(delivery=delivery))
+    return _timeline_page(*_events_page(sources, cursor, size))
+
+
+def delivery_for_device(*, message: Message, device_id: str) -> tuple[Device | None, Delivery | None]:
+    """The app's device with this id, and its delivery of the message (None for either one missing)."""
+    device = Device.objects.filter(app_id=message.app_id, device_id=device_id.strip()).first()
+    if device is None:
+        return None, None
+    return device, Delivery.objects.filter(message=message, device=device).select_related("device").first()
+
+
+def _timeline_page(events: list[StatusEvent], next_cursor: str) -> TimelinePage:
     deliveries = Delivery.objects.filter(pk__in={e.delivery_id for e in events if e.delivery_id})
     by_pk = {d.pk: d for d in deliveries.select_related("device").only("gateway_code", "device__device_id")}
     out = []
     seen = set()
     for event in events:
-        delivery_row = by_pk.get(event.delivery_id)
+        delivery = by_pk.get(event.delivery_id)
         # The same state recorded twice for one delivery (a retry that ended as the first try) is one row.
         key = (event.delivery_id, event.state, event.status, event.description)
         if key in seen:
             continue
         seen.add(key)
-        code = delivery_row.gateway_code if delivery_row else None
+        code = delivery.gateway_code if delivery else None
         out.append(
             TimelineEntry(
                 at=event.at,
@@ -283,7 +295,7 @@ def message_timeline(
                 channel=event.channel,
                 gateway_code=code,
                 gateway_text=GATEWAY_CODE_TEXT.get(code, "") if code is not None else "",
-                device_id=delivery_row.device.device_id if delivery_row else "",
+                device_id=delivery.device.device_id if delivery else "",
             )
         )
     return TimelinePage(rows=out, next_cursor=next_cursor)

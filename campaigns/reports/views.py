@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns.codes import PushError, status_text
-from campaigns.models import Delivery, Device, PushTask, SmsMessage, TaskStatus
+from campaigns.models import PushTask, SmsMessage, TaskStatus
 from campaigns.sends import services as send_services
 from console.audit import audit_record
 from console.exports import csv_response, xlsx_response
@@ -103,9 +103,8 @@ def message_timeline(request: HttpRequest, app: App, message_id: int) -> HttpRes
     cursor = request.GET.get("cursor", "")
     device_id = request.GET.get("device_id", "").strip()
     if device_id:
-        device = Device.objects.filter(app=app, device_id=device_id).first()
-        own = Delivery.objects.filter(message=message, device=device).first() if device else None
-        page = selectors.message_timeline(message=message, cursor=cursor, narrowed_to=own)
+        _device, own = selectors.delivery_for_device(message=message, device_id=device_id)
+        page = selectors.device_timeline(message=message, delivery=own, cursor=cursor)
     else:
         page = selectors.message_timeline(message=message, cursor=cursor)
     context = {"app": app, "message": message, **_timeline_context(app, message, page, device_id)}
@@ -315,8 +314,8 @@ def _analysis(request: HttpRequest, app: App):
         rows, start=filters["start"], end=filters["end"], granularity=filters["granularity"], tz=tz
     )
     series = analysis_table(filled, filters["granularity"])
-    with_figures = {id(r) for r in rows}
-    table = [entry for row, entry in zip(filled, series, strict=True) if id(row) in with_figures]
+    with_figures = {r.bucket for r in rows}
+    table = [entry for row, entry in zip(filled, series, strict=True) if row.bucket in with_figures]
     funnel = selectors.usage_funnel(app=app, **filters)
     return form, table, totals, funnel, series
 

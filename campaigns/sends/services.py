@@ -19,6 +19,7 @@ from django.utils.translation import gettext, gettext_noop
 from campaigns.audience import audience_size
 from campaigns.codes import ApiCode, PushError
 from campaigns.models import (
+    DEVICE_TARGETS,
     UPLOAD_SENDABLE,
     UPLOAD_WORKING,
     Device,
@@ -47,7 +48,6 @@ STOP_TASK = "campaigns.delivery.tasks.deliver_task_stop"
 STOP_COUNT_EXACT = 10_000
 # Target types resolved per target id (one Message each); the others are one Message.
 PER_TARGET_TYPES = {TargetType.USER, TargetType.ANDROID_DEVICE, TargetType.IOS_DEVICE, TargetType.DEVICE}
-DEVICE_ID_TYPES = {TargetType.ANDROID_DEVICE, TargetType.IOS_DEVICE, TargetType.DEVICE}
 
 
 @dataclass
@@ -345,7 +345,7 @@ def send_submit(
         return existing, False
     now = now or timezone.now()
     messages = send_validate(app=app, spec=spec, now=now)
-    if spec.target_type in DEVICE_ID_TYPES:
+    if spec.target_type in DEVICE_TARGETS:
         # A device id names at most one device of the app: the ids asked for are the count
         # approval needs (those without a device yet included), with no query.
         count = max(len({target for target, _values in spec.targets}), len(messages))

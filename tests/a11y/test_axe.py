@@ -77,7 +77,12 @@ def test_every_page_passes_axe(browser, live_server, app, channel_admin, superus
     context.close()
     assert audited >= 10
     # Pages behind objects (made by tests/url_kwargs.py) are audited too.
-    assert {"templates_app:template-detail", "campaigns:send-task", "campaigns:message-detail"} <= seen
+    assert {
+        "templates_app:template-detail",
+        "campaigns:send-task",
+        "campaigns:message-detail",
+        "campaigns:message-timeline",
+    } <= seen
     problems = {k: v for k, v in problems.items() if v}
     assert not problems, problems
 

@@ -190,8 +190,12 @@ def test_the_next_timeline_page_is_for_members_of_the_messages_app_only(app, mar
     foreign = MessageFactory(app=other_app)
     url = reverse("campaigns:message-timeline", kwargs={"app_key": app.app_key, "message_id": foreign.pk})
     assert client_for(marketer).get(url).status_code == 404
-    # A cursor that is not ours is the first page, not an error.
-    assert client_for(marketer).get(url.replace(str(foreign.pk), str(m.pk)), {"cursor": "%%bad"}).status_code == 200
+    # A cursor that is not ours is the first page, not an error; so is a device the app does
+    # not know: the message's own events only.
+    own_url = url.replace(str(foreign.pk), str(m.pk))
+    assert client_for(marketer).get(own_url, {"cursor": "%%bad"}).status_code == 200
+    html = client_for(marketer).get(own_url, {"device_id": "ghost" * 40}).content.decode()
+    assert "step 000" in html and "step 002" in html
 
 
 def test_troubleshooting_one_device_of_a_broadcast_shows_its_events_and_the_messages_own(app, marketer, client_for):
@@ -217,8 +221,8 @@ def test_one_devices_timeline_pages_on_and_reads_by_index(app):
     for d in (delivery, other):
         StatusEventFactory(message=m, delivery=d, state="accepted", status=2, description=f"sent {d.pk}")
     with CaptureQueriesContext(connection) as captured:
-        first = selectors.message_timeline(message=m, narrowed_to=delivery, size=4)
-    second = selectors.message_timeline(message=m, narrowed_to=delivery, cursor=first.next_cursor, size=4)
+        first = selectors.device_timeline(message=m, delivery=delivery, size=4)
+    second = selectors.device_timeline(message=m, delivery=delivery, cursor=first.next_cursor, size=4)
     shown = [e.description for e in first.rows + second.rows]
     assert shown == [f"step {i:03d}" for i in range(5)] + [f"sent {delivery.pk}"]
     assert first.next_cursor and not second.next_cursor
