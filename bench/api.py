@@ -3,7 +3,8 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<your db> CELERY_BROKER_URL=redis://127.0.0.1:6379/N \\
         python bench/api.py --requests 3000
 
-Starts `gunicorn console.asgi:application -k uvicorn.workers.UvicornWorker -w WORKERS` with
+Starts `gunicorn -c python:console.gunicorn_conf console.asgi:application -k uvicorn.workers.UvicornWorker
+-w WORKERS` (the README's production command) with
 DEBUG off, creates a throwaway app with the Push API on (its own key pair, no per-minute limit),
 and sends signed simple pushes (one device, a new msgKey each) at 10, 50 and 100 concurrent
 clients over keep-alive connections: prints accepted pushes/s and p50/p95/p99 per level, and
@@ -201,8 +202,9 @@ def main() -> None:
     ApiRateLimit.objects.update_or_create(app=app, defaults={"per_minute": 0})
     Device.objects.create(app=app, device_id="bench-device", platform="android")
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "console.asgi:application", "-k", "uvicorn.workers.UvicornWorker"]
-    command += ["-b", f"127.0.0.1:{port}", "-w", str(args.workers), "--backlog", "2048"]
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:console.gunicorn_conf", "console.asgi:application"]
+    command += ["-k", "uvicorn.workers.UvicornWorker", "-b", f"127.0.0.1:{port}", "-w", str(args.workers)]
+    command += ["--backlog", "2048"]
     server = subprocess.Popen(command, cwd=ROOT, env=server_env(), start_new_session=True)
     rows = []
     try:
@@ -232,7 +234,8 @@ def main() -> None:
         server.wait(timeout=30)
     print()
     print(
-        f"server: gunicorn console.asgi:application -k uvicorn.workers.UvicornWorker -w {args.workers}; "
+        f"server: gunicorn -c python:console.gunicorn_conf console.asgi:application -k uvicorn.workers.UvicornWorker "
+        f"-w {args.workers}; "
         f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs"
     )
     for push, base in rows:

@@ -33,7 +33,8 @@ PATH = "/api/v1/client/poll"
 
 def production_server(env: dict, port: int, log) -> subprocess.Popen:
     """The README's production web command (two workers on this 2-core machine)."""
-    command = [sys.executable, "-m", "gunicorn", "console.asgi:application", "-k", "uvicorn.workers.UvicornWorker"]
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:console.gunicorn_conf", "console.asgi:application"]
+    command += ["-k", "uvicorn.workers.UvicornWorker"]
     command += ["-b", f"127.0.0.1:{port}", "-w", "2", "--backlog", "4096"]
     # A session of its own, so the test can end the master and every worker together.
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -165,7 +165,8 @@ def test_log_format_json_is_used_by_a_deployed_process(tmp_path):
 def _gunicorn(tmp_path, env: dict[str, str], *, workers: int) -> tuple[subprocess.Popen, int]:
     """The README's production web command on a free port of the loopback."""
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "console.asgi:application", "-k", "uvicorn.workers.UvicornWorker"]
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:console.gunicorn_conf", "console.asgi:application"]
+    command += ["-k", "uvicorn.workers.UvicornWorker"]
     command += ["-b", f"127.0.0.1:{port}", "-w", str(workers), "--access-logfile", "-"]
     log = (tmp_path / "gunicorn.log").open("w")
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), port
