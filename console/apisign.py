@@ -41,6 +41,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from .apicodes import ApiCode, PushError
+from .appcache import signed_app
 from .keys import rsa_verify, urlsafe_b64
 from .models import ApiNonce, App
 from .security.api import audit_refusal, check_rate, check_source
@@ -121,11 +122,8 @@ def verify_request(
     if not app_key:
         # An unsigned call is unauthenticated (-1), not a parameter error.
         raise PushError(ApiCode.SIGNATURE_MISMATCH, f"unsigned call: the {HEADER_APP_KEY} header is missing")
-    apps = App.objects.filter(app_key=app_key[:64])
-    if kind == "server":
-        # The key configuration and the app's own rate limit come with the app: one query, not three.
-        apps = apps.select_related("keys", "api_rate_limit")
-    app = apps.first()
+    # With its key configuration and own rate limit, as this process keeps it (console.appcache).
+    app = signed_app(app_key[:64])
     if app is None:
         raise PushError(ApiCode.APPID_WRONG, "unknown app key")
     request.api_app = app

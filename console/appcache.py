@@ -1,0 +1,93 @@
+"""The apps signed API calls name, kept in each web process between calls.
+
+A signed call needs its app, the app's key configuration, its own rate limit and (to warn of
+vendor limits) its switched-on vendor channels: four tables. A process keeps what it read and
+uses it while the configuration generation is the one it was read under: one row that
+PostgreSQL triggers bump in any transaction that changes those tables, however the change is
+made (migration console 0005). Reading it is one primary-key read instead of the queries, and
+it moves in the same transaction as the change: a call that starts after a switched-off API,
+a new public key or a rotated AppSecret is committed reads the app again, in every process,
+and no call can keep what a transaction is about to replace.
+
+On another database (the embedded default's SQLite) nothing is kept: every call reads the
+tables. Each call gets its own copies of the kept rows, never an instance another thread holds.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from django.db import connection
+from django.db.models import Model
+
+from .models import App, KeyConfig, VendorChannel
+from .security.models import ApiRateLimit
+
+GENERATION_SQL = "SELECT generation FROM pushdeck_appconfig_generation WHERE id = 1"
+# Apps kept per process, at most (a process serving more apps reads the rest each call).
+MAX_APPS = 10_000
+
+_lock = threading.Lock()
+_kept: dict[str, tuple[int, tuple]] = {}
+
+
+def _generation() -> int | None:
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(GENERATION_SQL)
+        return cursor.fetchone()[0]
+
+
+def _row(instance: Model | None) -> tuple | None:
+    if instance is None:
+        return None
+    return tuple(getattr(instance, f.attname) for f in instance._meta.concrete_fields)
+
+
+def _instance(model: type[Model], row: tuple | None) -> Model | None:
+    if row is None:
+        return None
+    return model.from_db("default", [f.attname for f in model._meta.concrete_fields], row)
+
+
+def _read(app_key: str) -> tuple | None:
+    app = App.objects.filter(app_key=app_key).select_related("keys", "api_rate_limit").first()
+    if app is None:
+        return None
+    cache = app._state.fields_cache
+    vendors = frozenset(VendorChannel.objects.filter(app=app, enabled=True).values_list("vendor", flat=True))
+    return (_row(app), _row(cache.get("keys")), _row(cache.get("api_rate_limit")), vendors)
+
+
+def signed_app(app_key: str) -> App | None:
+    """The app named by `app_key` with its key configuration and rate limit loaded (None:
+    no such app), and `enabled_vendors` set: a copy of its own for this call."""
+    generation = _generation()
+    entry = _kept.get(app_key) if generation is not None else None
+    if entry is not None and entry[0] == generation:
+        kept = entry[1]
+    else:
+        kept = _read(app_key)
+        if kept is None:
+            return None
+        if generation is not None:
+            with _lock:
+                if len(_kept) >= MAX_APPS:
+                    _kept.clear()
+                _kept[app_key] = (generation, kept)
+    app_row, keys_row, limit_row, vendors = kept
+    app = _instance(App, app_row)
+    keys, limit = _instance(KeyConfig, keys_row), _instance(ApiRateLimit, limit_row)
+    app._state.fields_cache["keys"] = keys
+    app._state.fields_cache["api_rate_limit"] = limit
+    if keys is not None:
+        keys._state.fields_cache["app"] = app
+    app.enabled_vendors = vendors
+    return app
+
+
+def forget() -> None:
+    """Drop what this process keeps (tests)."""
+    with _lock:
+        _kept.clear()
