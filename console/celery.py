@@ -37,6 +37,12 @@ app.conf.beat_schedule["delivery-expire-sweep"] = {
     "task": "campaigns.delivery.tasks.deliver_expire_sweep",
     "schedule": 60.0,
 }
+# Small sends waiting in the ready list, and sends left queued too long (campaigns.delivery.ready).
+app.conf.beat_schedule["delivery-ready-sweep"] = {
+    "task": "campaigns.delivery.tasks.dispatch_ready",
+    "schedule": 30.0,
+    "kwargs": {"sweep": True},
+}
 app.conf.beat_schedule["delivery-parked-sweep"] = {
     "task": "campaigns.delivery.tasks.deliver_parked_sweep",
     "schedule": 30.0,

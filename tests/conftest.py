@@ -7,6 +7,8 @@ import shutil
 
 import pytest
 
+from campaigns.delivery import ready
+from console import appcache
 from console.acs.models import AccessKey
 from console.models import Role
 from tests.factories import DEFAULT_PASSWORD, AppFactory, MembershipFactory, UserFactory
@@ -29,6 +31,9 @@ def app(db):
     if client is not None:
         for key in client.scan_iter(f"pushdeck:once:nonce:{app.pk}:*"):
             client.delete(key)
+        # Nor may task ids a former run left in the ready list, or its drain marker (delivery.ready).
+        client.delete(ready.READY_KEY, ready.MARK_KEY)
+    appcache.forget()
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 from datetime import timedelta
@@ -9,8 +10,9 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
+from django.utils import timezone
 
-from . import dispatch, receipts, selfbuilt, sms
+from . import dispatch, ready, receipts, selfbuilt, sms
 from .limits import SlotsBusy, receipt_batch_lock, receipt_slot, slot_backoff
 
 logger = logging.getLogger(__name__)
@@ -23,6 +25,7 @@ __all__ = [
     "deliver_sms_sweep",
     "deliver_task_stop",
     "deliver_user_bound",
+    "dispatch_ready",
     "dispatch_task",
     "send_receipt",
     "send_receipts",
@@ -44,6 +47,21 @@ def dispatch_task(task_id: int) -> int:
         deliver_chunk.apply_async(kwargs=kwargs)
     dispatch.chunks_enqueued(chunks)
     return len(chunks)
+
+
+@shared_task(name="campaigns.delivery.tasks.dispatch_ready", acks_late=True)
+def dispatch_ready(sweep: bool = False) -> int:
+    """Dispatch the small sends waiting in the ready list (delivery.ready), many per message;
+    from beat (`sweep`), also sends left queued too long. Returns the chunks enqueued."""
+    chunks = 0
+    task_ids = ready.stale(now=timezone.now()) if sweep else []
+    for task_id in itertools.chain(task_ids, ready.drain()):  # popped as they are dispatched
+        try:
+            chunks += dispatch_task(task_id)
+        except Exception:
+            # This send waits for the sweep (still queued); the ids after it go on now.
+            logger.exception("dispatch of task %s failed", task_id)
+    return chunks
 
 
 @shared_task(

@@ -18,6 +18,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from campaigns.audience import audience_size
 from campaigns.codes import ApiCode, PushError
+from campaigns.delivery import ready
 from campaigns.models import (
     DEVICE_TARGETS,
     UPLOAD_SENDABLE,
@@ -142,14 +143,16 @@ def _platform_of(target_type: str, platform: str) -> str:
 
 def vendor_notes(*, app: App, spec: SendSpec, messages: list[dict]) -> list[dict]:
     """The vendor limits this send goes beyond (rules.vendor_limit_notes): only for the app's switched-on vendor
-    channels, and not for iOS or self-built-only sends. One query."""
+    channels, and not for iOS or self-built-only sends. One query, none for an app a signed call named."""
     from console.models import VendorChannel
 
     if spec.silent or spec.channel == "selfbuilt" or not messages:
         return []
     if all(m.get("platform") == Platform.IOS for m in messages):
         return []
-    vendors = set(VendorChannel.objects.filter(app=app, enabled=True).values_list("vendor", flat=True))
+    vendors = getattr(app, "enabled_vendors", None)  # kept with an app a signed API call named
+    if vendors is None:
+        vendors = set(VendorChannel.objects.filter(app=app, enabled=True).values_list("vendor", flat=True))
     if not vendors:
         return []
     return rules.vendor_limit_notes(
@@ -163,8 +166,11 @@ def vendor_notes(*, app: App, spec: SendSpec, messages: list[dict]) -> list[dict
 TEMPLATED_TYPES = (PushType.TEMPLATE, PushType.MULTIPLE, PushType.BROADCAST)
 
 
-def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None) -> list[dict]:
-    """Check every rule and render every message. Returns message dicts (nothing saved)."""
+def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None, check_taken: bool = True) -> list[dict]:
+    """Check every rule and render every message. Returns message dicts (nothing saved).
+
+    `check_taken=False` leaves the customer message ids already used to the unique constraint
+    (send_submit: one query less per send, the same refusal)."""
     now = now or timezone.now()
     templated = (PushType.TEMPLATE, PushType.MULTIPLE) if spec.literal else TEMPLATED_TYPES
     if spec.push_type in templated and spec.template_version is None:
@@ -232,10 +238,15 @@ def send_validate(*, app: App, spec: SendSpec, now: datetime | None = None) -> l
     cmids = [m["customer_msg_id"] for m in messages]
     if len(set(cmids)) != len(cmids):
         raise PushError(ApiCode.INVALID_PARAM, "a customer message id appears twice")
+    if check_taken:
+        _refuse_taken(app, cmids)
+    return messages
+
+
+def _refuse_taken(app: App, cmids: list[str]) -> None:
     taken = rules.customer_msg_ids_taken(app, cmids)
     if taken:
         raise PushError(ApiCode.INVALID_PARAM, "customer message id already used: " + ", ".join(taken[:10]))
-    return messages
 
 
 def _render(spec: SendSpec, *, target_id, cmid, values, extras, platform, expires_at) -> dict:
@@ -294,9 +305,17 @@ def _needs_approval(app: App, *, push_type: str, target_type: str, count: int) -
     return count > app.approval_threshold
 
 
-def _enqueue_dispatch(task: PushTask) -> None:
+def _enqueue_dispatch(task: PushTask, *, small: bool = False) -> None:
+    """After the commit: a small send joins the ready list (delivery.ready: no broker message of
+    its own under load), any other publishes its own dispatch message."""
     task_id = task.pk
-    transaction.on_commit(lambda: current_app.send_task(DISPATCH_TASK, args=[task_id], queue="dispatch"))
+
+    def enqueue() -> None:
+        if small and ready.add(task_id, lambda: current_app.send_task(ready.DRAIN_TASK, queue="dispatch")):
+            return
+        current_app.send_task(DISPATCH_TASK, args=[task_id], queue="dispatch")
+
+    transaction.on_commit(enqueue)
 
 
 def _initial_status(app: App, *, spec_push_type: str, target_type: str, count: int, scheduled_at) -> str:
@@ -344,7 +363,7 @@ def send_submit(
     if existing is not None:
         return existing, False
     now = now or timezone.now()
-    messages = send_validate(app=app, spec=spec, now=now)
+    messages = send_validate(app=app, spec=spec, now=now, check_taken=False)
     if spec.target_type in DEVICE_TARGETS:
         # A device id names at most one device of the app: the ids asked for are the count
         # approval needs (those without a device yet included), with no query.
@@ -409,11 +428,14 @@ def send_submit(
                 request=request,
             )
             if task.status == TaskStatus.QUEUED:
-                _enqueue_dispatch(task)
+                small = spec.target_type in PER_TARGET_TYPES and len(messages) <= rules.MULTIPLE_API_MAX_TARGETS
+                _enqueue_dispatch(task, small=small)
     except IntegrityError:
         # A concurrent retry with the same key won the race: answer with its task.
         existing = task_for_idempotency(app, idempotency_key)
         if existing is None:
+            # customer_msg_id_unique_per_app: say which ids, as send_validate would have
+            _refuse_taken(app, [m["customer_msg_id"] for m in messages])
             raise PushError(ApiCode.INVALID_PARAM, "customer message id already used") from None
         return existing, False
     return task, True

@@ -8,6 +8,7 @@ import time
 import pytest
 import redis
 
+from campaigns.delivery import ready
 from campaigns.models import Message, MessageState, PushTask, TaskStatus
 from console.models import AuditEntry, KeyConfig
 from tests.apiclient import nonces_recorded
@@ -35,11 +36,11 @@ def nothing_created():
     return PushTask.objects.count() == 0 and Message.objects.count() == 0
 
 
-def test_simple_push_creates_a_queued_task_with_pending_messages_and_enqueues_dispatch(
+def test_simple_push_creates_a_queued_task_with_pending_messages_and_queues_it_for_dispatch(
     api, app, settings, django_capture_on_commit_callbacks
 ):
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    broker.delete("dispatch")
+    broker.delete("dispatch", ready.READY_KEY, ready.MARK_KEY)
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(
             "/api/v1/push/simple",
@@ -63,12 +64,11 @@ def test_simple_push_creates_a_queued_task_with_pending_messages_and_enqueues_di
     assert m.payload["extras"]["sound"] == "ding" and m.payload["android_channel"] == "auto"
     assert abs((m.expires_at - m.created_at).total_seconds() - 600) < 2
     assert AuditEntry.objects.filter(app=app, action="send.submit", target=f"task {task.pk}").exists()
-    # The dispatch task went to the real broker's dispatch queue after commit.
+    # After commit the send joined the ready list, and a drain message went to the real
+    # broker's dispatch queue (campaigns.delivery.ready).
+    assert [int(x) for x in broker.lrange(ready.READY_KEY, 0, -1)] == [task.pk]
     queued = [json.loads(raw) for raw in broker.lrange("dispatch", 0, -1)]
-    assert any(
-        q["headers"]["task"] == "campaigns.delivery.tasks.dispatch_task" and q["headers"]["argsrepr"] == f"[{task.pk}]"
-        for q in queued
-    )
+    assert [q["headers"]["task"] for q in queued] == ["campaigns.delivery.tasks.dispatch_ready"]
 
 
 @pytest.mark.parametrize(
@@ -102,8 +102,40 @@ def test_simple_push_rules(api, payload, code):
 def test_customer_msg_id_is_unique_per_app(api):
     assert api.post("/api/v1/push/simple", simple()).json()["resultCode"] == 100
     data = api.post("/api/v1/push/simple", simple()).json()
-    assert data["resultCode"] == 3028 and "already used" in data["detail"]
+    assert data["resultCode"] == 3028 and data["detail"] == "customer message id already used: m-1"
     assert PushTask.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_msg_key_pushed_twice_at_the_same_moment_is_sent_once(app):
+    """No read before the insert: the unique constraint decides, and the loser is told which id."""
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    from tests.apiclient import SignedClient, enable_server_api
+
+    private_pem = enable_server_api(app)
+    barrier = threading.Barrier(2)
+    answers = []
+
+    def push() -> None:
+        api = SignedClient(Client(), app, private_pem=private_pem)
+        barrier.wait()
+        try:
+            answers.append(api.post("/api/v1/push/simple", simple(targetMsgkey={"dev-1": "twin"})).json())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=push) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a["resultCode"] for a in answers) == [100, 3028], answers
+    assert next(a["detail"] for a in answers if a["resultCode"] == 3028) == "customer message id already used: twin"
+    assert PushTask.objects.filter(app=app).count() == 1 and Message.objects.filter(app=app).count() == 1
 
 
 def test_schedule_more_than_seven_days_ahead_is_refused(api):
