@@ -20,7 +20,7 @@ import uuid
 from functools import wraps
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.urls import path
 from django.utils import timezone
@@ -198,13 +198,19 @@ def device_report(*, app: App, data: dict, signed_by: Device | None = None) -> t
         raise PushError(ApiCode.INVALID_PARAM, "an iOS device needs apnsToken (64 hex characters)", field="apnsToken")
     if vendor and not fields["vendor_token"]:
         raise PushError(ApiCode.INVALID_PARAM, "vendorToken is required with vendor", field="vendorToken")
-    existing = Device.objects.select_for_update().filter(app=app, device_id=device_id).first()
-    if existing is None:
-        secret = secrets.token_urlsafe(32)  # issued with the row: one INSERT, no UPDATE after it
-        device = Device.objects.create(
-            app=app, device_id=device_id, client_secret=secret, client_secret_issued_at=timezone.now(), **fields
-        )
+    secret = secrets.token_urlsafe(32)  # issued with the row: one INSERT, no UPDATE after it
+    try:
+        # A device not seen before (the fleet's usual case) is one INSERT, no read first;
+        # device_unique_per_app turns a known one to the path below.
+        with transaction.atomic():
+            device = Device.objects.create(
+                app=app, device_id=device_id, client_secret=secret, client_secret_issued_at=timezone.now(), **fields
+            )
         return device, secret
+    except IntegrityError as error:
+        existing = Device.objects.select_for_update().filter(app=app, device_id=device_id).first()
+        if existing is None:
+            raise error from None
     if signed_by is None and existing.client_secret:
         raise _refused(f"this device is registered: sign with its device secret and name it in {HEADER_DEVICE_ID}")
     tokens = ("vendor_token", "apns_token", "fcm_token")

@@ -135,3 +135,34 @@ def test_the_openapi_document_tells_sdk_authors_how_devices_sign(client):
     assert "deviceSecret" in report["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
     names = {p["name"] for p in doc["paths"]["/api/v1/client/poll"]["post"]["parameters"]}
     assert "X-Pushdeck-Device-Id" in names
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_new_device_reported_twice_at_the_same_moment_gets_one_secret(app, clean_broker):
+    """The first report is one INSERT with no read before it: the second, blocked on the unique
+    index until the first commits, is refused as a registered device (not a 500), and the row
+    keeps the first caller's secret."""
+    import threading
+
+    barrier = threading.Barrier(2)
+    answers = []
+
+    def report() -> None:
+        from django.db import connection
+
+        api = SignedClient(Client(), app, kind="client")
+        barrier.wait()
+        try:
+            answers.append(api.post("/api/v1/client/device/report", {"deviceId": "twin", "platform": "android"}))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=report) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    codes = sorted(code(a) for a in answers)
+    assert codes == [(200, 100), (401, -1)], [a.content for a in answers]
+    secret = next(a.json()["deviceSecret"] for a in answers if a.json()["resultCode"] == 100)
+    assert Device.objects.get(app=app, device_id="twin").client_secret == secret
