@@ -56,7 +56,7 @@ async def application(scope, receive, send) -> None:
         return
     request = ASGIRequest(scope, io.BytesIO(body))
     in_pool = sync_to_async(thread_sensitive=False)
-    prepared = await in_pool(poll_prepare)(request)
+    prepared = await in_pool(selfbuilt.released(poll_prepare))(request)
     if isinstance(prepared, PollTicket):
         try:
             messages = await selfbuilt.device_poll_async(device=prepared.device, wait=prepared.wait)

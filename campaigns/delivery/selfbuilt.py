@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime, timedelta
+from functools import wraps
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -78,6 +80,23 @@ def _first_look(device: Device, limit: int) -> list[dict]:
     return found
 
 
+def released(func):
+    """`func` for sync_to_async(thread_sensitive=False) on the event loop: its database connection
+    goes back when it returns (to the pool with DB_POOL_SIZE, else closed). No request ends
+    there to hand it back: each call runs in a copy of the poll's context, and a pooled
+    connection left in it was never returned, so a process's pool ran dry after DB_POOL_SIZE
+    polls, and every request of that process then waited for a connection."""
+
+    @wraps(func)
+    def run(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        finally:
+            connection.close()
+
+    return run
+
+
 def _bounded(wait: float) -> float:
     return max(0.0, min(wait, settings.PUSHDECK_POLL_MAX_WAIT))
 
@@ -111,7 +130,7 @@ async def device_poll_async(*, device: Device, wait: float, limit: int = 100) ->
     look = _first_look
     try:
         while True:
-            found, look = await in_pool(look)(device, limit), _fetch
+            found, look = await in_pool(released(look))(device, limit), _fetch
             remaining = deadline - loop.time()
             if found or remaining <= 0:
                 return found
