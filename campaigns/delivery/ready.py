@@ -18,13 +18,17 @@ planning never holds up the small ones. Without Redis, every send publishes its 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 from django.db.models import Q
+from redis.exceptions import RedisError
 
 from campaigns.models import PushTask, TaskStatus
 from console.security.counters import redis_client
+
+logger = logging.getLogger(__name__)
 
 READY_KEY = "pushdeck:dispatch:ready"
 MARK_KEY = "pushdeck:dispatch:ready-mark"
@@ -43,7 +47,12 @@ def add(task_id: int, publish: Callable[[], None]) -> bool:
     pipe = client.pipeline(transaction=False)
     pipe.rpush(READY_KEY, task_id)
     pipe.set(MARK_KEY, b"1", nx=True, ex=MARK_SECONDS)
-    _length, marked = pipe.execute()
+    try:
+        _length, marked = pipe.execute()
+    except RedisError:
+        # The caller publishes the task's own message instead (and the sweep finds it if that fails too).
+        logger.warning("the ready list is out of reach; task %s is dispatched on its own", task_id)
+        return False
     if marked:
         publish()
     return True

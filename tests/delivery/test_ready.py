@@ -93,3 +93,36 @@ def test_a_send_whose_id_was_lost_is_dispatched_by_the_sweep_and_delivered(app, 
     message = device_task.messages.get()
     assert message.state == MessageState.ACCEPTED
     assert [r.token for r in gateways.apns.requests] == [device.apns_token]
+
+
+def test_with_the_ready_list_out_of_reach_a_send_publishes_its_own_message(
+    client, app, empty_list, monkeypatch, django_capture_on_commit_callbacks
+):
+    import redis
+
+    class Unreachable:
+        """The ready list's Redis, gone (the broker still answers)."""
+
+        def pipeline(self, transaction=False):
+            return self
+
+        def rpush(self, *args):
+            pass
+
+        def set(self, *args, **kwargs):
+            pass
+
+        def execute(self):
+            raise redis.exceptions.ConnectionError("Redis went away")
+
+    api = SignedClient(client, app, private_pem=enable_server_api(app))
+    empty_list.delete("dispatch")
+    monkeypatch.setattr(ready, "redis_client", Unreachable)
+    with django_capture_on_commit_callbacks(execute=True):
+        body = {"taskName": "t", "deliveryType": 1, "targetMsgkey": {"d": "m"}, "title": "t", "body": "b"}
+        assert api.post("/api/v1/push/simple", body).json()["resultCode"] == 100
+    monkeypatch.undo()
+    task = PushTask.objects.get(app=app)
+    queued = empty_list.lrange("dispatch", 0, -1)
+    assert len(queued) == 1 and b"campaigns.delivery.tasks.dispatch_task" in queued[0]
+    assert f"[{task.pk}]".encode() in queued[0] and empty_list.llen(ready.READY_KEY) == 0
