@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import os
 import resource
 import signal
@@ -60,41 +59,8 @@ from campaigns.models import (  # noqa: E402
     TargetType,
     TaskStatus,
 )
-from console.apisign import hmac_signature, signed_string  # noqa: E402
 from console.models import App, Membership, Role  # noqa: E402
-
-PATH = "/api/v1/client/poll"
-
-
-def signed_poll(app_key: str, device_id: str, secret: str, wait: int) -> bytes:
-    body = json.dumps({"deviceId": device_id, "wait": wait}).encode()
-    timestamp, nonce = str(int(time.time() * 1000)), uuid.uuid4().hex
-    data = signed_string(method="POST", path=PATH, timestamp=timestamp, nonce=nonce, body=body)
-    head = (
-        f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nX-Pushdeck-App-Key: {app_key}\r\nX-Pushdeck-Timestamp: {timestamp}\r\n"
-        f"X-Pushdeck-Nonce: {nonce}\r\nX-Pushdeck-Device-Id: {device_id}\r\n"
-        f"X-Pushdeck-Signature: {hmac_signature(secret, data)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-async def hold_poll(port: int, request: bytes, answers: dict, key: str) -> None:
-    for attempt in range(30):
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            break
-        except OSError:
-            await asyncio.sleep(0.2 * (attempt + 1))
-    else:
-        answers[key] = (b"", time.monotonic())
-        return
-    try:
-        writer.write(request)
-        await writer.drain()
-        answers[key] = (await reader.read(), time.monotonic())
-    finally:
-        writer.close()
+from tests.apiclient import hold_poll, signed_poll  # noqa: E402
 
 
 async def _cancel_all() -> None:
@@ -244,7 +210,7 @@ def main() -> None:
         deadline = time.monotonic() + 60
         while sum(1 for d in wake_ids if d in answers) < len(wake_ids) and time.monotonic() < deadline:
             time.sleep(0.01)
-        woken = [answers[d][1] - pushed for d in wake_ids if d in answers and b'"messages"' in answers[d][0]]
+        woken = [answers[d][1] - pushed for d in wake_ids if d in answers and b'"messages"' in (answers[d][0] or b"")]
         others = len(answers) - len([d for d in wake_ids if d in answers]) - early
     finally:
         asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result(timeout=30)

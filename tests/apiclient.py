@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -86,3 +87,40 @@ def nonces_recorded(app) -> int:
     client = redis_client()
     keys = list(client.scan_iter(f"pushdeck:once:nonce:{app.pk}:*")) if client is not None else []
     return len(keys) + ApiNonce.objects.filter(app=app).count()
+
+
+POLL_PATH = "/api/v1/client/poll"
+
+
+def signed_poll(app_key: str, device_id: str, secret: str, wait: int) -> bytes:
+    """A self-built-channel long-poll as a device sends it (signed under its deviceSecret), raw HTTP/1.1."""
+    body = json.dumps({"deviceId": device_id, "wait": wait}).encode()
+    timestamp, nonce = str(int(time.time() * 1000)), uuid.uuid4().hex
+    data = signed_string(method="POST", path=POLL_PATH, timestamp=timestamp, nonce=nonce, body=body)
+    head = (
+        f"POST {POLL_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nX-Pushdeck-App-Key: {app_key}\r\nX-Pushdeck-Timestamp: {timestamp}\r\n"
+        f"X-Pushdeck-Nonce: {nonce}\r\nX-Pushdeck-Device-Id: {device_id}\r\n"
+        f"X-Pushdeck-Signature: {hmac_signature(secret, data)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def hold_poll(port: int, request: bytes, answers: dict, key: str) -> None:
+    """Send one poll and wait for its answer: answers[key] = (raw answer, when it came), or (None, 0.0)
+    when no connection could be made."""
+    for attempt in range(30):
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            break
+        except OSError:
+            await asyncio.sleep(0.2 * (attempt + 1))
+    else:
+        answers[key] = (None, 0.0)
+        return
+    try:
+        writer.write(request)
+        await writer.drain()
+        answers[key] = (await reader.read(), time.monotonic())
+    finally:
+        writer.close()

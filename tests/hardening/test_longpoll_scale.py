@@ -15,20 +15,18 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 
 import httpx
 import pytest
 from django.test import Client
 
 from campaigns.models import Device
-from console.apisign import hmac_signature, signed_string
+from tests.apiclient import hold_poll, signed_poll
 from tests.delivery.conftest import make_task, run_task
 
 from .conftest import ROOT, free_port, subprocess_env, wait_until
 
 POLLS = 2000
-PATH = "/api/v1/client/poll"
 
 
 def production_server(env: dict, port: int, log) -> subprocess.Popen:
@@ -38,38 +36,6 @@ def production_server(env: dict, port: int, log) -> subprocess.Popen:
     command += ["-b", f"127.0.0.1:{port}", "-w", "2", "--backlog", "4096"]
     # A session of its own, so the test can end the master and every worker together.
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def signed_poll(app_key: str, device_id: str, secret: str, wait: int) -> bytes:
-    body = json.dumps({"deviceId": device_id, "wait": wait}).encode()
-    timestamp, nonce = str(int(time.time() * 1000)), uuid.uuid4().hex
-    data = signed_string(method="POST", path=PATH, timestamp=timestamp, nonce=nonce, body=body)
-    head = (
-        f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nX-Pushdeck-App-Key: {app_key}\r\nX-Pushdeck-Timestamp: {timestamp}\r\n"
-        f"X-Pushdeck-Nonce: {nonce}\r\nX-Pushdeck-Device-Id: {device_id}\r\n"
-        f"X-Pushdeck-Signature: {hmac_signature(secret, data)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-async def hold_poll(port: int, request: bytes, answers: dict, key: str) -> None:
-    for attempt in range(20):
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            break
-        except OSError:
-            await asyncio.sleep(0.2 * (attempt + 1))
-    else:
-        answers[key] = (None, 0.0)
-        return
-    try:
-        writer.write(request)
-        await writer.drain()
-        raw = await reader.read()
-        answers[key] = (raw, time.monotonic())
-    finally:
-        writer.close()
 
 
 def answer_json(raw: bytes) -> dict:
