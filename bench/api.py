@@ -191,6 +191,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000, help="pushes per concurrency level")
     parser.add_argument("--levels", default="10,50,100")
     parser.add_argument("--workers", type=int, default=4, help="server worker processes (README: -w 4)")
+    parser.add_argument("--server", choices=["asgi", "wsgi"], default="asgi")
+    parser.add_argument("--threads", type=int, default=2, help="threads per worker of the WSGI server")
     parser.add_argument("--registrations", type=int, default=3000)
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
@@ -202,9 +204,12 @@ def main() -> None:
     ApiRateLimit.objects.update_or_create(app=app, defaults={"per_minute": 0})
     Device.objects.create(app=app, device_id="bench-device", platform="android")
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "-c", "python:console.gunicorn_conf", "console.asgi:application"]
-    command += ["-k", "uvicorn.workers.UvicornWorker", "-b", f"127.0.0.1:{port}", "-w", str(args.workers)]
-    command += ["--backlog", "2048"]
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:console.gunicorn_conf"]
+    if args.server == "wsgi":
+        command += ["console.wsgi:application", "-k", "gthread", "--threads", str(args.threads)]
+    else:
+        command += ["console.asgi:application", "-k", "uvicorn.workers.UvicornWorker"]
+    command += ["-b", f"127.0.0.1:{port}", "-w", str(args.workers), "--backlog", "2048"]
     server = subprocess.Popen(command, cwd=ROOT, env=server_env(), start_new_session=True)
     rows = []
     try:
@@ -234,8 +239,7 @@ def main() -> None:
         server.wait(timeout=30)
     print()
     print(
-        f"server: gunicorn -c python:console.gunicorn_conf console.asgi:application -k uvicorn.workers.UvicornWorker "
-        f"-w {args.workers}; "
+        f"server: {' '.join(command[3:])}; "
         f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs"
     )
     for push, base in rows:
