@@ -239,7 +239,7 @@ def main() -> None:
         server.wait(timeout=30)
     print()
     print(
-        f"server: {' '.join(command[3:])}; "
+        f"server: {' '.join(command[2:])}; "
         f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs"
     )
     for push, base in rows:
