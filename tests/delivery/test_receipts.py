@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
@@ -18,6 +18,7 @@ from campaigns.models import CallbackAttempt, Delivery, MessageState, TargetType
 from console.celery import app as celery_app
 from console.keys import generate_rsa_pair, rsa_verify, urlsafe_b64
 from console.models import KeyConfig
+from tests.fakes.http import ManyClientsServer
 
 from .conftest import make_device, make_task, run_task, wait_for
 from .test_worker_queue import QUEUES
@@ -46,7 +47,8 @@ class CallbackServer:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A batch opens up to PUSHDECK_CALLBACK_CONCURRENCY connections at once.
+        self.server = ManyClientsServer(("127.0.0.1", 0), Handler)
         if tls is not None:  # an ssl.SSLContext: the endpoint speaks HTTPS
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook?app=1"
@@ -211,7 +213,8 @@ class SlowServer:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A batch opens up to PUSHDECK_CALLBACK_CONCURRENCY connections at once.
+        self.server = ManyClientsServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.server.block_on_close = False
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slow"

@@ -36,7 +36,7 @@ class Reply:
     headers: dict[str, str] | None = None
 
 
-class _Server(ThreadingHTTPServer):
+class ManyClientsServer(ThreadingHTTPServer):
     # The default listen backlog of 5 resets connections when a gateway opens many at once.
     request_queue_size = 256
     daemon_threads = True
@@ -121,7 +121,7 @@ class FakeHttpServer(ABC):
             do_POST = _serve
             do_GET = _serve
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
+        self._server = ManyClientsServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
