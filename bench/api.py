@@ -35,7 +35,6 @@ import django  # noqa: E402
 
 django.setup()
 
-import httpx  # noqa: E402
 import redis  # noqa: E402
 from common import (  # noqa: E402
     command_cpu,
@@ -45,6 +44,7 @@ from common import (  # noqa: E402
     machine_busy_seconds,
     percentile,
     production_env,
+    wait_until_up,
 )
 from django.conf import settings  # noqa: E402
 
@@ -213,16 +213,7 @@ def main() -> None:
     server = subprocess.Popen(command, cwd=ROOT, env=server_env(), start_new_session=True)
     rows = []
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the server did not start")
-            time.sleep(0.5)
+        wait_until_up(f"http://127.0.0.1:{port}")
         run_level(port, bare(port, 500), 10, server.pid)  # warm every worker
         load_before = os.getloadavg()[0]
         for clients in levels:

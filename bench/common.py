@@ -126,3 +126,21 @@ def machine_busy_seconds() -> float:
 def process_cpu_seconds(pid: int) -> float:
     fields = _stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def wait_until_up(base: str, timeout: float = 60) -> None:
+    """Until the server started at `base` answers /healthz (exits the bench if it never does)."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("the server did not start")
+        time.sleep(0.5)

@@ -42,7 +42,7 @@ import django  # noqa: E402
 django.setup()
 
 import httpx  # noqa: E402
-from common import free_port, group_cpu_seconds, percentile, production_env  # noqa: E402
+from common import free_port, group_cpu_seconds, percentile, production_env, wait_until_up  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -169,16 +169,7 @@ def main() -> None:
     runner = threading.Thread(target=loop.run_forever, daemon=True)
     runner.start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the server did not start")
-            time.sleep(0.5)
+        wait_until_up(base)
         page_timings(base, session, app, 10)  # warm every worker a little
         load_before = os.getloadavg()[0]
         before = page_timings(base, session, app, 40)

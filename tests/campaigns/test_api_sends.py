@@ -109,30 +109,16 @@ def test_customer_msg_id_is_unique_per_app(api):
 @pytest.mark.django_db(transaction=True)
 def test_one_msg_key_pushed_twice_at_the_same_moment_is_sent_once(app):
     """No read before the insert: the unique constraint decides, and the loser is told which id."""
-    import threading
-
-    from django.db import connection
     from django.test import Client
 
     from tests.apiclient import SignedClient, enable_server_api
+    from tests.concurrency import at_the_same_moment
 
     private_pem = enable_server_api(app)
-    barrier = threading.Barrier(2)
-    answers = []
-
-    def push() -> None:
-        api = SignedClient(Client(), app, private_pem=private_pem)
-        barrier.wait()
-        try:
-            answers.append(api.post("/api/v1/push/simple", simple(targetMsgkey={"dev-1": "twin"})).json())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=push) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    body = simple(targetMsgkey={"dev-1": "twin"})
+    answers = at_the_same_moment(
+        lambda: SignedClient(Client(), app, private_pem=private_pem).post("/api/v1/push/simple", body).json()
+    )
     assert sorted(a["resultCode"] for a in answers) == [100, 3028], answers
     assert next(a["detail"] for a in answers if a["resultCode"] == 3028) == "customer message id already used: twin"
     assert PushTask.objects.filter(app=app).count() == 1 and Message.objects.filter(app=app).count() == 1

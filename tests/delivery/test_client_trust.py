@@ -142,26 +142,12 @@ def test_one_new_device_reported_twice_at_the_same_moment_gets_one_secret(app, c
     """The first report is one INSERT with no read before it: the second, blocked on the unique
     index until the first commits, is refused as a registered device (not a 500), and the row
     keeps the first caller's secret."""
-    import threading
+    from tests.concurrency import at_the_same_moment
 
-    barrier = threading.Barrier(2)
-    answers = []
-
-    def report() -> None:
-        from django.db import connection
-
-        api = SignedClient(Client(), app, kind="client")
-        barrier.wait()
-        try:
-            answers.append(api.post("/api/v1/client/device/report", {"deviceId": "twin", "platform": "android"}))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=report) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    body = {"deviceId": "twin", "platform": "android"}
+    answers = at_the_same_moment(
+        lambda: SignedClient(Client(), app, kind="client").post("/api/v1/client/device/report", body)
+    )
     codes = sorted(code(a) for a in answers)
     assert codes == [(200, 100), (401, -1)], [a.content for a in answers]
     secret = next(a.json()["deviceSecret"] for a in answers if a.json()["resultCode"] == 100)
