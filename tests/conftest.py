@@ -20,6 +20,21 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_broker():
+    """A run starts on an empty broker database, as it starts on a test database made anew.
+
+    A run that was stopped halfway leaves queued tasks, slots and nonces in the test broker's
+    Redis database; the next run's workers would take them up.
+    """
+    from django.conf import settings
+
+    if settings.CELERY_BROKER_URL.startswith("redis"):
+        import redis
+
+        redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+
+
 @pytest.fixture
 def app(db):
     app = AppFactory(name="Main App")
