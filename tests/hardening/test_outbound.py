@@ -272,6 +272,7 @@ class RawEndpoint:
     def __init__(self, answer: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", idle=None, slow=0.0):
         self.answer, self.idle, self.slow = answer, idle, slow
         self.connections = self.requests = self.open_now = self.most_open = 0
+        self.heads: list[bytes] = []
         self.lock = threading.Lock()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
@@ -308,6 +309,7 @@ class RawEndpoint:
                 reader.read(length)
                 with self.lock:
                     self.requests += 1
+                    self.heads.append(head)
                 time.sleep(self.slow)
                 conn.sendall(self.answer)
         except OSError:
@@ -376,3 +378,49 @@ def test_a_timeout_and_a_garbled_answer_read_as_neutral_errors():
         pools.close()
         silent.close()
         garbled.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "connections"),
+    [
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 200, 1),
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", 204, 1),
+        (b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy", 503, 1),
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", 200, 3),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", 200, 3),
+        (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", 200, 1),
+    ],
+    ids=["chunked", "100-continue", "error-with-body", "connection-close", "http-1.0", "http-1.0-keep-alive"],
+)
+def test_each_way_an_answer_is_framed_is_read_to_its_end(answer, status, connections):
+    """The status is read after any 1xx; the connection is reused only when its answer was read
+    whole and the server keeps it open."""
+    endpoint = RawEndpoint(answer=answer)
+    pools = outbound.Pools(maxsize=1, timeout=5)
+    try:
+        assert _post_many(pools, endpoint.url, 3) == [status] * 3
+    finally:
+        pools.close()
+        endpoint.close()
+    assert (endpoint.requests, endpoint.connections) == (3, connections)
+
+
+def test_a_request_names_its_host_and_length_and_percent_encodes_what_is_not_ascii():
+    endpoint = RawEndpoint()
+    pools = outbound.Pools(maxsize=1, timeout=5)
+    url = endpoint.url.replace("/hook", "/h\u00fck?app=1&sign=a%3D")
+    try:
+        assert outbound.post(pools, url, content=b'{"a":1}', headers={"Content-Type": "application/json"}) == 200
+        with pytest.raises(ValueError, match="invalid header"):
+            outbound.post(pools, url, content=b"{}", headers={"X-Evil": "1\r\nHost: elsewhere"})
+    finally:
+        pools.close()
+        endpoint.close()
+    port = endpoint.url.split(":")[2].split("/")[0]
+    assert endpoint.heads[0].split(b"\r\n")[:4] == [
+        b"POST /h%C3%BCk?app=1&sign=a%3D HTTP/1.1",
+        f"Host: 127.0.0.1:{port}".encode(),
+        b"Content-Length: 7",
+        b"Content-Type: application/json",
+    ]
+    assert endpoint.requests == 1
