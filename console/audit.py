@@ -20,6 +20,39 @@ def client_ip(request: HttpRequest | None) -> str | None:
     return client_address(request) or None
 
 
+def audit_entry(
+    *,
+    action: str,
+    actor=None,
+    actor_label: str = "",
+    app: App | None = None,
+    target: str = "",
+    summary: dict[str, Any] | None = None,
+    request: HttpRequest | None = None,
+) -> AuditEntry:
+    """An entry not yet saved (a caller that writes it with other rows saves it, then calls
+    `audit_logged`). `summary` must never hold a secret: pass fingerprints."""
+    if actor is None and request is not None and getattr(request, "user", None) is not None:
+        if request.user.is_authenticated:
+            actor = request.user
+    if not actor_label:
+        actor_label = actor.get_username() if actor is not None else "system"
+    return AuditEntry(
+        actor=actor,
+        actor_label=actor_label[:200],
+        app=app,
+        app_label=(f"{app.name} ({app.app_key})" if app else "")[:200],
+        action=action,
+        target=str(target)[:300],
+        ip=client_ip(request),
+        summary=summary or {},
+    )
+
+
+def audit_logged(entry: AuditEntry) -> None:
+    logger.info("audit %s by %s on %s", entry.action, entry.actor_label, entry.app.app_key if entry.app else "-")
+
+
 def audit_record(
     *,
     action: str,
@@ -31,20 +64,9 @@ def audit_record(
     request: HttpRequest | None = None,
 ) -> AuditEntry:
     """Append one entry. `summary` must never hold a secret: pass fingerprints."""
-    if actor is None and request is not None and getattr(request, "user", None) is not None:
-        if request.user.is_authenticated:
-            actor = request.user
-    if not actor_label:
-        actor_label = actor.get_username() if actor is not None else "system"
-    entry = AuditEntry.objects.create(
-        actor=actor,
-        actor_label=actor_label[:200],
-        app=app,
-        app_label=(f"{app.name} ({app.app_key})" if app else "")[:200],
-        action=action,
-        target=str(target)[:300],
-        ip=client_ip(request),
-        summary=summary or {},
+    entry = audit_entry(
+        action=action, actor=actor, actor_label=actor_label, app=app, target=target, summary=summary, request=request
     )
-    logger.info("audit %s by %s on %s", action, actor_label, app.app_key if app else "-")
+    entry.save()
+    audit_logged(entry)
     return entry

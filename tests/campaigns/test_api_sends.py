@@ -122,6 +122,9 @@ def test_one_msg_key_pushed_twice_at_the_same_moment_is_sent_once(app):
     assert sorted(a["resultCode"] for a in answers) == [100, 3028], answers
     assert next(a["detail"] for a in answers if a["resultCode"] == 3028) == "customer message id already used: twin"
     assert PushTask.objects.filter(app=app).count() == 1 and Message.objects.filter(app=app).count() == 1
+    from console.models import AuditEntry
+
+    assert AuditEntry.objects.filter(app=app, action="send.submit").count() == 1
 
 
 def test_schedule_more_than_seven_days_ahead_is_refused(api):
