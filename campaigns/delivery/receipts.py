@@ -40,27 +40,34 @@ from .status import copy_insert
 logger = logging.getLogger(__name__)
 
 
-def receipt_body(*, message_id: int, state: str, status: int, target_id: str, device_id: str, platform: str) -> dict:
+def receipt_body(
+    *,
+    message_id: int,
+    state: str,
+    status: int,
+    target_id: str,
+    device_id: str,
+    platform: str,
+    status_desc: str | None = None,
+) -> dict:
     """SPEC "Callback": msgId, pushSuccess, statusCode, statusDesc, targetId, extInfo {adToken, osType}."""
     return {
         "msgId": str(message_id),
         "pushSuccess": state == MessageState.ACCEPTED,
         "statusCode": status,
-        "statusDesc": status_text(status),
+        "statusDesc": status_text(status) if status_desc is None else status_desc,
         "targetId": target_id or device_id,
         "extInfo": {"adToken": device_id, "osType": "iOS" if platform == Platform.IOS else "Android"},
     }
 
 
-def _sign_slot(url: str) -> tuple[str, str]:
-    """The callback URL split around its `sign` parameter's value: (head, tail).
+def _sign_slot(url: str) -> str:
+    """The callback URL up to its `sign` parameter's value (a fragment never goes on the wire).
 
-    Worked out once per batch; each receipt's URL is then head + quoted sign + tail."""
+    Worked out once per batch; each receipt's URL is then this + its quoted sign."""
     parts = urlsplit(url)
     query = f"{parts.query}&" if parts.query else ""
-    return urlunsplit(
-        parts._replace(query=query + "sign=", fragment="")
-    ), f"#{parts.fragment}" if parts.fragment else ""
+    return urlunsplit(parts._replace(query=query + "sign=", fragment=""))
 
 
 def _quote_sign(sign: str) -> str:
@@ -105,12 +112,12 @@ class BatchResult:
 _HEADERS = {"Content-Type": "application/json"}
 
 
-def _post(url: str, raw: bytes, destination: outbound.Destination | Exception) -> tuple[int | None, str]:
+def _post(target: str, raw: bytes, destination: outbound.Destination | Exception) -> tuple[int | None, str]:
     """Through the outbound guard, to the address checked for this batch; errors in neutral words."""
     if isinstance(destination, Exception):
         return None, outbound.describe_error(destination)
     try:
-        status = outbound.post(pools(), url, content=raw, headers=_HEADERS, destination=destination)
+        status = outbound.post_to(pools(), destination, target, content=raw, headers=_HEADERS)
     except (http.client.HTTPException, OSError, outbound.RefusedDestination) as exc:
         return None, outbound.describe_error(exc)
     return status, "" if 200 <= status < 300 else f"HTTP {status}"
@@ -158,7 +165,9 @@ def receipts_send(*, app_id: int, delivery_ids: list[int], attempt: int) -> Batc
     except outbound.RefusedDestination as exc:
         destination = exc
 
-    head, tail = _sign_slot(base_url)
+    # The request target up to the signature, worked out once: each POST adds its quoted sign.
+    target_head = outbound.request_target(_sign_slot(base_url))
+    texts: dict[int, str] = {}  # statusDesc per status, looked up once per batch
     width = max(1, min(settings.PUSHDECK_CALLBACK_CONCURRENCY, len(rows)))
     pending = iter(rows)
     lock = threading.Lock()
@@ -186,6 +195,9 @@ def receipts_send(*, app_id: int, delivery_ids: list[int], attempt: int) -> Batc
 
     def send(row: tuple) -> None:
         pk, message_id, state, status, target_id, device_id, platform = row
+        text = texts.get(status)
+        if text is None:
+            text = texts[status] = status_text(status)
         body = receipt_body(
             message_id=message_id,
             state=state,
@@ -193,9 +205,10 @@ def receipts_send(*, app_id: int, delivery_ids: list[int], attempt: int) -> Batc
             target_id=target_id,
             device_id=device_id,
             platform=platform,
+            status_desc=text,
         )
         raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        code, error = _post(head + _quote_sign(rsa_sign(private_pem, raw)) + tail, raw, destination)
+        code, error = _post(target_head + _quote_sign(rsa_sign(private_pem, raw)), raw, destination)
         ok = code is not None and 200 <= code < 300
         with lock:
             records.append((app_id, message_id, pk, base_url, body, attempt, code, error, ok, timezone.now()))

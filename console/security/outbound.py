@@ -275,7 +275,6 @@ class _Pool:
         connection.close()
 
     def post(self, target: str, body: bytes, headers: dict[str, str]) -> int:
-        target = quote(target, safe=_TARGET_SAFE)
         head = f"POST {target} HTTP/1.1\r\nHost: {self._host}\r\nContent-Length: {len(body)}\r\n"
         for name, value in headers.items():
             if any(c in value for c in "\r\n\0") or any(c in name for c in ":\r\n\0 "):
@@ -356,6 +355,24 @@ def describe_error(exc: Exception) -> str:
     return "could not connect"
 
 
+def request_target(url: str) -> str:
+    """The path and query of `url` as a request line names them (what is not ASCII %-encoded)."""
+    parts = urlsplit(url)
+    return quote(urlunsplit(("", "", parts.path or "/", parts.query, "")), safe=_TARGET_SAFE)
+
+
+def post_to(
+    pools: Pools, destination: Destination, target: str, *, content: bytes, headers: dict[str, str] | None = None
+) -> int:
+    """POST to `target` (a `request_target`, to which only printable ASCII was added) at an
+    address `resolve()` checked, through a pooled keep-alive connection; the HTTP status.
+
+    For many POSTs to one URL: the URL is parsed once, not per POST."""
+    if not (target.isascii() and target.isprintable()) or " " in target:
+        raise ValueError("a request target is printable ASCII without spaces")
+    return pools.get(destination).post(target, content, headers or {})
+
+
 def post(
     pools: Pools,
     url: str,
@@ -370,7 +387,4 @@ def post(
     without it the URL is resolved now. Never follows a redirect. Raises RefusedDestination for
     a refused URL, OSError or http.client.HTTPException for a failed connection.
     """
-    dest = destination or resolve(url)
-    parts = urlsplit(url)
-    target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
-    return pools.get(dest).post(target, content, headers or {})
+    return post_to(pools, destination or resolve(url), request_target(url), content=content, headers=headers)
