@@ -20,7 +20,7 @@ import uuid
 from functools import wraps
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest
 from django.urls import path
 from django.utils import timezone
@@ -36,6 +36,7 @@ from campaigns.models import (
     Tag,
     UserBinding,
 )
+from console import rowsql
 from console.apisign import HEADER_DEVICE_ID, api_response, signed_api
 from console.models import App, Vendor
 from console.security.api import RateLimited
@@ -163,7 +164,6 @@ def issue_device_secret(device: Device) -> str:
 # Services ------------------------------------------------------------------
 
 
-@transaction.atomic
 def device_report(*, app: App, data: dict, signed_by: Device | None = None) -> tuple[Device, str]:
     """Create or update a device from what the phone reports; (device, new deviceSecret or "").
 
@@ -199,18 +199,49 @@ def device_report(*, app: App, data: dict, signed_by: Device | None = None) -> t
     if vendor and not fields["vendor_token"]:
         raise PushError(ApiCode.INVALID_PARAM, "vendorToken is required with vendor", field="vendorToken")
     secret = secrets.token_urlsafe(32)  # issued with the row: one INSERT, no UPDATE after it
-    try:
-        # A device not seen before (the fleet's usual case) is one INSERT, no read first;
-        # device_unique_per_app turns a known one to the path below.
-        with transaction.atomic():
-            device = Device.objects.create(
-                app=app, device_id=device_id, client_secret=secret, client_secret_issued_at=timezone.now(), **fields
-            )
+    device = Device(
+        app=app, device_id=device_id, client_secret=secret, client_secret_issued_at=timezone.now(), **fields
+    )
+    # A device not seen before (the fleet's usual case) is one INSERT, no read first; a known
+    # one (device_unique_per_app) takes the path below.
+    if _insert_new(device):
         return device, secret
-    except IntegrityError as error:
+    with transaction.atomic():
         existing = Device.objects.select_for_update().filter(app=app, device_id=device_id).first()
-        if existing is None:
-            raise error from None
+        if existing is None:  # removed since: report it again
+            raise PushError(ApiCode.INVALID_PARAM, "the device was removed meanwhile: report it again")
+        return _report_known(existing, fields, signed_by)
+
+
+def _insert_new(device: Device) -> bool:
+    """INSERT the device unless the app has one with its id; True when it was inserted.
+
+    On PostgreSQL one statement (ON CONFLICT DO NOTHING), a transaction of its own outside an
+    atomic block: no BEGIN, savepoint or COMMIT round trips. Elsewhere a savepoint catches the
+    unique constraint."""
+    if connection.vendor != "postgresql":
+        try:
+            with transaction.atomic():
+                device.save(force_insert=True)
+            return True
+        except IntegrityError:
+            if not Device.objects.filter(app_id=device.app_id, device_id=device.device_id).exists():
+                raise
+            return False
+    sql = (
+        f"INSERT INTO {rowsql.table(Device)} ({rowsql.columns(Device)}) VALUES ({rowsql.typed_placeholders(Device)}) "
+        "ON CONFLICT (app_id, device_id) DO NOTHING RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, rowsql.values(device))
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    rowsql.saved(device, row[0])
+    return True
+
+
+def _report_known(existing: Device, fields: dict, signed_by: Device | None) -> tuple[Device, str]:
     if signed_by is None and existing.client_secret:
         raise _refused(f"this device is registered: sign with its device secret and name it in {HEADER_DEVICE_ID}")
     tokens = ("vendor_token", "apns_token", "fcm_token")
