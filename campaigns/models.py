@@ -266,8 +266,10 @@ class Message(models.Model):
 
     # Both lead composite indexes below (the unique constraint, message_task_state): a
     # single-column index more would only slow down the bulk inserts of big sends.
-    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="messages", db_index=False)
-    task = models.ForeignKey(PushTask, on_delete=models.CASCADE, related_name="messages", db_index=False)
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="messages", db_index=False, db_constraint=False)
+    task = models.ForeignKey(
+        PushTask, on_delete=models.CASCADE, related_name="messages", db_index=False, db_constraint=False
+    )
     customer_msg_id = models.CharField(_("customer message id"), max_length=64)
     push_type = models.CharField(max_length=12, choices=PushType.choices)
     target_type = models.CharField(max_length=16, choices=TargetType.choices)
@@ -337,8 +339,12 @@ class Delivery(models.Model):
     """A message on one device. Unique per (message, device): a retry never pushes twice."""
 
     # Covered by delivery_unique_message_device and delivery_device_created.
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="deliveries", db_index=False, db_constraint=False
+    )
+    device = models.ForeignKey(
+        Device, on_delete=models.CASCADE, related_name="deliveries", db_index=False, db_constraint=False
+    )
     channel = models.CharField(max_length=10, choices=Channel.choices)
     state = models.CharField(max_length=10, choices=MessageState.choices, default=MessageState.QUEUED)
     status = models.IntegerField(default=PushStatus.DEVICE_NOT_ONLINE)
@@ -419,10 +425,12 @@ class ReceiptEventType(models.TextChoices):
 
 
 class ReceiptEvent(models.Model):
-    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     # No constraint: see StatusEvent.
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="receipts", db_constraint=False)
-    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    device = models.ForeignKey(
+        Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
     event = models.CharField(max_length=10, choices=ReceiptEventType.choices)
     channel = models.CharField(max_length=10, blank=True)
     at = models.DateTimeField(default=timezone.now)
@@ -521,7 +529,9 @@ class SendUploadRow(models.Model):
     duplicates are found by one sort afterwards.
     """
 
-    upload = models.ForeignKey(SendUpload, on_delete=models.CASCADE, related_name="rows", db_index=False)
+    upload = models.ForeignKey(
+        SendUpload, on_delete=models.CASCADE, related_name="rows", db_index=False, db_constraint=False
+    )
     line_no = models.PositiveBigIntegerField()
     target_id = models.CharField(max_length=255)
     customer_msg_id = models.CharField(max_length=64)
@@ -537,7 +547,7 @@ class SendUploadRow(models.Model):
 class CallbackAttempt(models.Model):
     """One POST of a delivery receipt to the app's callback URL."""
 
-    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     # No constraints: see StatusEvent.
     message = models.ForeignKey(
         Message, on_delete=models.CASCADE, related_name="callback_attempts", db_constraint=False
