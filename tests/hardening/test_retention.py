@@ -215,22 +215,22 @@ def test_deleting_a_message_through_the_orm_still_deletes_its_log_rows(history, 
 
 
 @pytest.mark.django_db
-def test_only_the_log_tables_and_the_rows_written_per_message_lost_their_constraints():
+def test_only_the_log_tables_and_the_bulk_inserted_rows_lost_their_constraints():
     """A deleted message or delivery fires one check per table that has a constraint on it, and an
-    inserted row one per constraint it has: the log tables, messages, deliveries and staged upload
-    lines have none; fan-out ranges and SMS rows keep theirs."""
+    inserted row one per constraint it has: the log tables have none on their message or delivery,
+    messages none on their app and task, staged upload lines none on their upload; deliveries,
+    fan-out ranges and SMS rows keep theirs."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint "
             "WHERE contype = 'f' AND (confrelid IN ('campaigns_message'::regclass, 'campaigns_delivery'::regclass) "
-            "OR conrelid IN ('campaigns_message'::regclass, 'campaigns_delivery'::regclass, "
-            "'campaigns_receiptevent'::regclass, 'campaigns_callbackattempt'::regclass, "
-            "'campaigns_senduploadrow'::regclass))"
+            "OR conrelid IN ('campaigns_message'::regclass, 'campaigns_senduploadrow'::regclass))"
         )
         constrained = set(cursor.fetchall())
     assert constrained == {
+        ("campaigns_delivery", "campaigns_message"),
         ("campaigns_fanoutrange", "campaigns_message"),
         ("campaigns_smsmessage", "campaigns_delivery"),
     }
@@ -238,9 +238,9 @@ def test_only_the_log_tables_and_the_rows_written_per_message_lost_their_constra
 
 @pytest.mark.django_db
 def test_rows_without_a_database_constraint_still_go_with_their_app_and_device(history, app, other_app):
-    """Messages, deliveries, receipts, callback attempts and staged upload lines keep no foreign
-    key constraint (its check on every inserted row cost up to 40 % of a bulk insert): the ORM's
-    cascade is what removes them with what they hang off."""
+    """Messages and staged upload lines keep no foreign key constraint on what they name (its check
+    on every inserted row cost up to 40 % of a bulk insert): the ORM's cascade is what removes
+    them with what they hang off."""
     from campaigns.models import SendUpload, SendUploadRow
 
     kept = Device.objects.create(app=other_app, device_id="b" * 64, platform="ios")
