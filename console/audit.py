@@ -53,20 +53,9 @@ def audit_logged(entry: AuditEntry) -> None:
     logger.info("audit %s by %s on %s", entry.action, entry.actor_label, entry.app.app_key if entry.app else "-")
 
 
-def audit_record(
-    *,
-    action: str,
-    actor=None,
-    actor_label: str = "",
-    app: App | None = None,
-    target: str = "",
-    summary: dict[str, Any] | None = None,
-    request: HttpRequest | None = None,
-) -> AuditEntry:
-    """Append one entry. `summary` must never hold a secret: pass fingerprints."""
-    entry = audit_entry(
-        action=action, actor=actor, actor_label=actor_label, app=app, target=target, summary=summary, request=request
-    )
+def audit_record(**fields: Any) -> AuditEntry:
+    """Append one entry (`audit_entry`'s fields). `summary` must never hold a secret: pass fingerprints."""
+    entry = audit_entry(**fields)
     entry.save()
     audit_logged(entry)
     return entry

@@ -413,6 +413,10 @@ def test_a_request_names_its_host_and_length_and_percent_encodes_what_is_not_asc
         assert outbound.post(pools, url, content=b'{"a":1}', headers={"Content-Type": "application/json"}) == 200
         with pytest.raises(ValueError, match="invalid header"):
             outbound.post(pools, url, content=b"{}", headers={"X-Evil": "1\r\nHost: elsewhere"})
+        destination = outbound.resolve(url)
+        for target in ("/h k", "/h\r\nHost: elsewhere", "/h\u00fc"):  # a target not made by request_target
+            with pytest.raises(ValueError, match="printable ASCII"):
+                outbound.post_to(pools, destination, target, content=b"{}")
     finally:
         pools.close()
         endpoint.close()
