@@ -23,6 +23,7 @@ from django.utils import timezone
 from campaigns.audience import devices_for
 from campaigns.codes import APNS_REASON_CODES, PushStatus
 from campaigns.gateways import Gateway, GatewayError, GatewayResult, OutgoingPush
+from campaigns.lookups import Many
 from campaigns.models import (
     DEVICE_TARGETS,
     FINAL_STATES,
@@ -128,7 +129,7 @@ def task_dispatch(*, task_id: int, now: datetime | None = None) -> list[dict]:
     for pk, target_id in pending.order_by("pk").values_list("pk", "target_id").iterator(chunk_size=5000):
         (per_message_ids if target_id else fanout_ids).append(pk)
     fanout_total = 0
-    for message in Message.objects.filter(pk__any=fanout_ids).order_by("pk"):
+    for message in Message.objects.filter(pk__any=Many(fanout_ids)).order_by("pk"):
         ranges, total = _device_ranges(fanout_devices(task, message, now=now), size)
         Message.objects.filter(pk=message.pk).update(fanout_devices=total)
         fanout_total += total
@@ -169,14 +170,14 @@ def chunks_enqueued(chunks: list[dict]) -> None:
     """After the chunks are on the queue: messages leave PENDING so a re-dispatch skips them."""
     ids = [c["message_id"] for c in chunks if "message_id" in c]
     ids += [pk for c in chunks for pk in c.get("message_ids", [])]
-    Message.objects.filter(pk__any=ids, state=MessageState.PENDING).update(state=MessageState.QUEUED)
+    Message.objects.filter(pk__any=Many(ids), state=MessageState.PENDING).update(state=MessageState.QUEUED)
 
 
 def _devices_by_message(app, messages: list[Message]) -> dict[int, list[Device]]:
     found: dict[int, list[Device]] = defaultdict(list)
     device_targets = [m for m in messages if m.target_type in DEVICE_TARGETS]
     if device_targets:
-        devices = Device.objects.filter(app=app, device_id__any=[m.target_id for m in device_targets])
+        devices = Device.objects.filter(app=app, device_id__any=Many([m.target_id for m in device_targets]))
         by_id = {d.device_id: d for d in devices}
         for m in device_targets:
             device = by_id.get(m.target_id)
@@ -187,9 +188,9 @@ def _devices_by_message(app, messages: list[Message]) -> dict[int, list[Device]]
                 found[m.pk].append(device)
     user_targets = [m for m in messages if m.target_type == TargetType.USER]
     if user_targets:
-        bindings = UserBinding.objects.filter(app=app, user_id__any=[m.target_id for m in user_targets]).select_related(
-            "device"
-        )
+        bindings = UserBinding.objects.filter(
+            app=app, user_id__any=Many([m.target_id for m in user_targets])
+        ).select_related("device")
         by_user: dict[str, list[Device]] = defaultdict(list)
         for b in bindings:
             by_user[b.user_id].append(b.device)
@@ -244,7 +245,7 @@ def chunk_deliver(
                     )
         else:
             deliveries = _open_deliveries(
-                Delivery.objects.filter(pk__any=delivery_ids, state=MessageState.QUEUED), messages={}, devices={}
+                Delivery.objects.filter(pk__any=Many(delivery_ids), state=MessageState.QUEUED), messages={}, devices={}
             )
         retry = _send(app, plan, deliveries, final_attempt=final_attempt, now=now)
     if device_range is not None and message_id is not None and delivery_ids is None:
@@ -324,13 +325,13 @@ def _cancel(task, *, message_ids, message_id, device_ids, delivery_ids, reason: 
     open_states = [MessageState.PENDING, MessageState.QUEUED, MessageState.SENDING, MessageState.WAITING]
     ids = list(message_ids or []) + ([message_id] if message_id else [])
     if delivery_ids:
-        ids += list(Delivery.objects.filter(pk__any=delivery_ids).values_list("message_id", flat=True))
+        ids += list(Delivery.objects.filter(pk__any=Many(delivery_ids)).values_list("message_id", flat=True))
     outcomes = [
         status.Outcome(d, MessageState.CANCELLED, PushStatus.CANCELLED, reason=reason)
-        for d in Delivery.objects.filter(message_id__any=ids, state__in=open_states).values_list("pk", flat=True)
+        for d in Delivery.objects.filter(message_id__any=Many(ids), state__in=open_states).values_list("pk", flat=True)
     ]
     status.deliveries_record(outcomes)
-    no_delivery = Message.objects.filter(pk__any=ids, state__in=open_states, deliveries__isnull=True)
+    no_delivery = Message.objects.filter(pk__any=Many(ids), state__in=open_states, deliveries__isnull=True)
     status.messages_close(
         list(no_delivery.values_list("pk", flat=True)),
         state=MessageState.CANCELLED,
@@ -346,9 +347,9 @@ def _create_deliveries(app, task, plan: ChannelPlan, *, message_ids, message_id,
         if message is None or message.state not in open_states:
             return []
         messages = [message]
-        devices = {message.pk: list(Device.objects.filter(pk__any=device_ids or []))}
+        devices = {message.pk: list(Device.objects.filter(pk__any=Many(device_ids or [])))}
     else:
-        messages = list(Message.objects.filter(pk__any=message_ids or [], state__in=open_states).order_by("pk"))
+        messages = list(Message.objects.filter(pk__any=Many(message_ids or []), state__in=open_states).order_by("pk"))
         expired = [m.pk for m in messages if m.is_expired(now)]
         if expired:
             status.messages_close(
@@ -374,9 +375,9 @@ def _create_deliveries(app, task, plan: ChannelPlan, *, message_ids, message_id,
     status.messages_mark_sending([m.pk for m in messages if devices.get(m.pk)], now=now)
     qs = Delivery.objects.filter(state=MessageState.QUEUED)
     if message_id is not None:
-        qs = qs.filter(message_id=message_id, device_id__any=device_ids or [])
+        qs = qs.filter(message_id=message_id, device_id__any=Many(device_ids or []))
     else:
-        qs = qs.filter(message_id__any=[m.pk for m in messages])
+        qs = qs.filter(message_id__any=Many([m.pk for m in messages]))
     return _open_deliveries(
         qs, messages={m.pk: m for m in messages}, devices={d.pk: d for ds in devices.values() for d in ds}
     )

@@ -22,6 +22,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from campaigns.codes import PushStatus, status_text
+from campaigns.lookups import Many
 from campaigns.models import (
     DEVICE_TARGETS,
     FINAL_STATES,
@@ -219,7 +220,7 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
         rows = [
             _Recorded(*values)
             for values in Delivery.objects.select_for_update(of=("self",))
-            .filter(pk__any=list(by_id), state__in=OPEN_STATES)
+            .filter(pk__any=Many(list(by_id)), state__in=OPEN_STATES)
             .order_by("pk")
             .values_list(*_RECORD_FIELDS)
         ]
@@ -428,7 +429,7 @@ def deliveries_reopen_stale(*, older_than: datetime, limit: int = 5000) -> dict[
 
 def deliveries_park(delivery_ids: Sequence[int], *, until: datetime) -> None:
     """A retry later than the broker can hold a countdown: the database keeps it (next_attempt_at)."""
-    Delivery.objects.filter(pk__any=list(delivery_ids), state=MessageState.QUEUED).update(next_attempt_at=until)
+    Delivery.objects.filter(pk__any=Many(list(delivery_ids)), state=MessageState.QUEUED).update(next_attempt_at=until)
 
 
 def deliveries_due(*, now: datetime | None = None, limit: int = 5000) -> dict[int, list[int]]:
@@ -465,7 +466,7 @@ def deliveries_wait(delivery_ids: Sequence[int], *, reason: str = "", now: datet
     with transaction.atomic():
         rows = list(
             Delivery.objects.select_for_update()
-            .filter(pk__any=list(delivery_ids), state__in=[MessageState.QUEUED, MessageState.SENDING])
+            .filter(pk__any=Many(list(delivery_ids)), state__in=[MessageState.QUEUED, MessageState.SENDING])
             .order_by("pk")
         )
         for d in rows:
@@ -497,7 +498,7 @@ def messages_refresh(message_ids: Iterable[int], *, now: datetime | None = None)
     now = now or timezone.now()
     # Lock the messages first, then read their deliveries: two chunks of one broadcast
     # finishing together must not both decide from each other's uncommitted rows.
-    messages = list(Message.objects.select_for_update().filter(pk__any=ids, state__in=OPEN_STATES).order_by("pk"))
+    messages = list(Message.objects.select_for_update().filter(pk__any=Many(ids), state__in=OPEN_STATES).order_by("pk"))
     fanout = [m for m in messages if not m.target_id]
     if fanout:
         # A broadcast message has one delivery per device: decide from counts, not rows.
@@ -505,7 +506,7 @@ def messages_refresh(message_ids: Iterable[int], *, now: datetime | None = None)
             _fanout_refresh(m, now)
         messages = [m for m in messages if m.target_id]
     per_message: dict[int, list[dict]] = defaultdict(list)
-    for row in Delivery.objects.filter(message_id__any=[m.pk for m in messages]).values(
+    for row in Delivery.objects.filter(message_id__any=Many([m.pk for m in messages])).values(
         "message_id", "state", "status", "gateway_code", "gateway_reason", "channel", "updated_at"
     ):
         per_message[row["message_id"]].append(row)
@@ -592,7 +593,7 @@ def fanout_messages_expire(message_ids: Iterable[int], *, now: datetime | None =
     now = now or timezone.now()
     closed = 0
     with transaction.atomic():
-        for m in Message.objects.select_for_update().filter(pk__any=ids, state__in=OPEN_STATES).order_by("pk"):
+        for m in Message.objects.select_for_update().filter(pk__any=Many(ids), state__in=OPEN_STATES).order_by("pk"):
             _fanout_refresh(m, now, expire=True)
             closed += Message.objects.filter(pk=m.pk, state__in=FINAL_STATES).exists()
     return closed
@@ -612,7 +613,7 @@ def deliveries_retrying(
     by_id = {o.delivery_id: o for o in outcomes}
     with transaction.atomic():
         rows = list(
-            Delivery.objects.select_for_update().filter(pk__any=list(by_id), state__in=OPEN_STATES).order_by("pk")
+            Delivery.objects.select_for_update().filter(pk__any=Many(list(by_id)), state__in=OPEN_STATES).order_by("pk")
         )
         descs: dict[int, str] = {}
         for d in rows:
@@ -646,7 +647,7 @@ def deliveries_retrying(
         )
         # The message says it is retrying (not "waiting for verification"); a final one is left alone.
         messages = Message.objects.select_for_update().filter(
-            pk__any=list({d.message_id for d in rows}), state__in=OPEN_STATES, fanout_devices__isnull=True
+            pk__any=Many(list({d.message_id for d in rows})), state__in=OPEN_STATES, fanout_devices__isnull=True
         )
         latest = {d.message_id: d for d in rows}
         changed = []
@@ -662,7 +663,7 @@ def devices_mark_dead(device_ids: Iterable[int], *, reason: str, now: datetime |
     """The gateway said the token is dead: later sends skip the device (and count it)."""
     from campaigns.models import Device
 
-    Device.objects.filter(pk__any=list(device_ids), token_dead_at__isnull=True).update(
+    Device.objects.filter(pk__any=Many(list(device_ids)), token_dead_at__isnull=True).update(
         token_dead_at=now or timezone.now(), token_dead_reason=reason[:120]
     )
 
@@ -674,7 +675,9 @@ def messages_close(
     now = now or timezone.now()
     with transaction.atomic():
         messages = list(
-            Message.objects.select_for_update().filter(pk__any=list(message_ids), state__in=OPEN_STATES).order_by("pk")
+            Message.objects.select_for_update()
+            .filter(pk__any=Many(list(message_ids)), state__in=OPEN_STATES)
+            .order_by("pk")
         )
         desc = (reason or status_text(status))[:300]
         for m in messages:
@@ -727,7 +730,7 @@ def messages_wait_for_binding(message_ids: Iterable[int], *, now: datetime | Non
     with transaction.atomic():
         messages = list(
             Message.objects.select_for_update()
-            .filter(pk__any=list(message_ids), state__in=[MessageState.PENDING, MessageState.QUEUED])
+            .filter(pk__any=Many(list(message_ids)), state__in=[MessageState.PENDING, MessageState.QUEUED])
             .order_by("pk")
         )
         desc = status_text(PushStatus.NO_BIND_INFO)
@@ -747,9 +750,9 @@ def messages_wait_for_binding(message_ids: Iterable[int], *, now: datetime | Non
 
 
 def messages_mark_sending(message_ids: Iterable[int], *, now: datetime | None = None) -> None:
-    Message.objects.filter(pk__any=list(message_ids), state__in=[MessageState.PENDING, MessageState.QUEUED]).update(
-        state=MessageState.SENDING, status_changed_at=now or timezone.now()
-    )
+    Message.objects.filter(
+        pk__any=Many(list(message_ids)), state__in=[MessageState.PENDING, MessageState.QUEUED]
+    ).update(state=MessageState.SENDING, status_changed_at=now or timezone.now())
 
 
 def delivery_event(*, delivery: Delivery, event: str, now: datetime | None = None) -> bool:

@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from campaigns.lookups import Many
+
 from . import dispatch, ready, receipts, selfbuilt, sms
 from .limits import SlotsBusy, receipt_batch_lock, receipt_slot, slot_backoff
 
@@ -144,7 +146,7 @@ def deliver_user_bound(app_id: int, user_id: str) -> int:
 
     ids = selfbuilt.messages_for_new_binding(app_id=app_id, user_id=user_id)
     by_task: dict[int, list[int]] = {}
-    for pk, task_id in Message.objects.filter(pk__any=ids).values_list("pk", "task_id"):
+    for pk, task_id in Message.objects.filter(pk__any=Many(ids)).values_list("pk", "task_id"):
         by_task.setdefault(task_id, []).append(pk)
     for task_id, message_ids in by_task.items():
         deliver_chunk.apply_async(kwargs={"task_id": task_id, "message_ids": message_ids})

@@ -1,0 +1,66 @@
+"""`field__any=[...]`: one array parameter; integer ids as one array literal on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from campaigns.lookups import Many
+from campaigns.models import Device
+from console.models import App
+
+
+def _sql(queryset) -> tuple[str, tuple]:
+    return queryset.query.sql_with_params()
+
+
+@pytest.fixture
+def devices(app, other_app):
+    return [
+        Device.objects.create(app=a, device_id=f"d{n}", platform="android") for n, a in enumerate((app, app, other_app))
+    ]
+
+
+@pytest.mark.django_db
+def test_integer_ids_go_as_one_array_literal_and_match_the_same_rows(devices, app):
+    ids = [d.pk for d in devices[:2]] + [10**12]
+    queryset = Device.objects.filter(pk__any=ids)
+    sql, params = _sql(queryset)
+    if connection.vendor == "postgresql":
+        assert "= ANY(%s::bigint[])" in sql
+        assert params == ("{" + ",".join(map(str, ids)) + "}",)
+    assert set(queryset.values_list("pk", flat=True)) == {d.pk for d in devices[:2]}
+    # A foreign key takes its target's type: the app ids, one literal too.
+    by_app = Device.objects.filter(app_id__any=[app.pk])
+    assert set(by_app.values_list("pk", flat=True)) == {d.pk for d in devices[:2]}
+
+
+@pytest.mark.django_db
+def test_values_that_are_not_plain_integers_are_prepared_one_by_one(devices):
+    # Strings on an integer column are converted by the field, not written into the literal as they are.
+    queryset = Device.objects.filter(pk__any=[str(devices[0].pk), devices[1].pk])
+    if connection.vendor == "postgresql":
+        assert _sql(queryset)[1] == ([devices[0].pk, devices[1].pk],)
+    assert set(queryset.values_list("pk", flat=True)) == {devices[0].pk, devices[1].pk}
+    with pytest.raises((ValueError, TypeError)):
+        list(Device.objects.filter(pk__any=["1}, {2"]))
+    # Text columns keep their list of strings, whatever they hold.
+    named = Device.objects.filter(device_id__any=["d0", "d1}", "'); DROP TABLE x; --"])
+    assert list(named.values_list("device_id", flat=True)) == ["d0"]
+
+
+@pytest.mark.django_db
+def test_an_empty_list_matches_nothing(devices):
+    assert not Device.objects.filter(pk__any=[]).exists()
+    assert App.objects.exclude(pk__any=[]).count() == App.objects.count()
+
+
+@pytest.mark.django_db
+def test_many_hands_its_values_to_the_lookup_as_they_are(devices, app):
+    """`Many(values)`: the same rows and the same statement as the list, which filter() would walk."""
+    ids = [d.pk for d in devices]
+    assert _sql(Device.objects.filter(pk__any=Many(ids))) == _sql(Device.objects.filter(pk__any=ids))
+    assert Device.objects.filter(app_id__any=Many({app.pk})).count() == 2  # any iterable, a relation too
+    named = Device.objects.filter(device_id__any=Many(("d1", "d2", "nobody")))
+    assert set(named.values_list("device_id", flat=True)) == {"d1", "d2"}
+    assert not Device.objects.filter(pk__any=Many([])).exists()
