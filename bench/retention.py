@@ -3,10 +3,11 @@
 Creates its own PostgreSQL database (``bench_retention``), migrates it and loads, with
 generate_series, 1,000,000 messages 40 days old, each with its delivery, two status events
 (the delivery's and the message's) and a receipt event. Then starts the fake APNs and real
-Celery workers (as bench/dispatch.py does) and measures the dispatch rate of a fresh task:
-before, while ``messages_purge`` deletes the old messages, and after. Prints messages
-deleted per second, the dispatch rate during the purge against the mean of before and
-after (the in-run baseline), and the load average. Drops the database at the end
+Celery workers (as bench/dispatch.py does) and measures the dispatch rate of fresh tasks:
+``--runs`` runs before, back-to-back runs while ``messages_purge`` deletes the old messages
+(those the purge lasted through), and ``--runs`` runs after. Prints messages deleted per
+second (the purge's pauses included), every run's rate, the median rate during the purge
+against the median of the runs before and after (the in-run baseline), and the load average. Drops the database at the end
 (``--keep`` keeps it).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres CELERY_BROKER_URL=redis://127.0.0.1:6379/N \\
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import statistics
 import sys
 import threading
 import time
@@ -98,6 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=1_000_000, help="old messages to purge")
     parser.add_argument("--dispatch", type=int, default=20_000, help="messages of each dispatch run")
+    parser.add_argument("--runs", type=int, default=2, help="dispatch runs before and after the purge")
     parser.add_argument("--keep", action="store_true")
     args, rest = parser.parse_known_args()
     recreate_database(BENCH_DB)
@@ -139,7 +142,8 @@ def _run(args, d) -> None:
     fake_process, url, stats = d.serve_in_process(pki, require_client_cert=True, max_streams=1000)
     env = d.worker_env(options, url, pki)
     workers = d.start_workers(options, env)
-    tasks = {name: d.create_data(args.dispatch, pki)[1] for name in ("before", "during", "after")}
+    runs = {"before": args.runs, "during": args.runs + 3, "after": args.runs}
+    tasks = {name: [d.create_data(args.dispatch, pki)[1] for _ in range(n)] for name, n in runs.items()}
 
     def dispatch(task) -> float:
         started = time.monotonic()
@@ -160,19 +164,27 @@ def _run(args, d) -> None:
             purge["seconds"] = time.monotonic() - started
             connection.close()
 
+    during: list[float] = []
     try:
         time.sleep(4)
-        before = dispatch(tasks["before"])
+        before = [dispatch(t) for t in tasks["before"]]
         loads = [os.getloadavg()[0]]
         thread = threading.Thread(target=purge_in_thread)
         thread.start()
-        during = dispatch(tasks["during"])
+        # Back to back while the purge runs; a run the purge did not last through does not count
+        # (unless it is the only one).
+        for task in tasks["during"]:
+            rate = dispatch(task)
+            if thread.is_alive() or not during:
+                during.append(rate)
+            if not thread.is_alive():
+                break
         loads.append(os.getloadavg()[0])
         during_done_at = time.monotonic()
         thread.join()
         purge_tail = time.monotonic() - during_done_at
         loads.append(os.getloadavg()[0])
-        after = dispatch(tasks["after"])
+        after = [dispatch(t) for t in tasks["after"]]
         loads.append(os.getloadavg()[0])
     finally:
         for w in workers:
@@ -180,7 +192,12 @@ def _run(args, d) -> None:
             w.wait()
         stats.stop()
     result = purge["result"]
-    baseline = (before + after) / 2
+    baseline = statistics.median(before + after)
+    rate = statistics.median(during)
+
+    def rates(values: list[float]) -> str:
+        return ", ".join(f"{v:,.0f}" for v in values)
+
     print()
     print(
         f"workers: {options.workers} x {options.pool} {options.concurrency}; load average "
@@ -190,12 +207,12 @@ def _run(args, d) -> None:
         f"retention: {result.messages:,} messages in {purge['seconds']:.1f}s = "
         f"{result.messages / purge['seconds']:,.0f} messages/s (rows: "
         + ", ".join(f"{label.split('.')[-1]} {n:,}" for label, n in sorted(result.rows.items()))
-        + f"); it ran {purge_tail:.1f}s past the dispatch"
+        + f"); it ran {purge_tail:.1f}s past the last dispatch run"
     )
     print(
-        f"dispatch of {args.dispatch:,} messages: before {before:,.0f}/s, during the purge {during:,.0f}/s, "
-        f"after {after:,.0f}/s; during / mean(before, after) = {during / baseline:.2f} "
-        f"(slowed {max(0.0, 1 - during / baseline) * 100:.0f}%)",
+        f"dispatch of {args.dispatch:,} messages per run, messages/s: before {rates(before)}; during the purge "
+        f"{rates(during)}; after {rates(after)}; median during / median before and after = "
+        f"{rate:,.0f} / {baseline:,.0f} = {rate / baseline:.2f} (slowed {max(0.0, 1 - rate / baseline) * 100:.0f}%)",
         flush=True,
     )
 

@@ -323,7 +323,9 @@ class FanoutRange(models.Model):
     range is done and every delivery is final, even when a device of a range was deleted, logged
     out or otherwise not sendable by the time its chunk ran."""
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="fanout_ranges", db_index=False)
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="fanout_ranges", db_index=False, db_constraint=False
+    )
     first_device = models.BigIntegerField()
     last_device = models.BigIntegerField()
     done = models.BooleanField(default=False)
@@ -341,7 +343,9 @@ class Delivery(models.Model):
     """A message on one device. Unique per (message, device): a retry never pushes twice."""
 
     # Covered by delivery_unique_message_device and delivery_device_created.
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="deliveries", db_index=False, db_constraint=False
+    )
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     state = models.CharField(max_length=10, choices=MessageState.choices, default=MessageState.QUEUED)
@@ -564,7 +568,7 @@ class SmsMessage(models.Model):
     """An SMS sent as fallback for a message that did not arrive (or was not clicked)."""
 
     app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
-    delivery = models.OneToOneField(Delivery, on_delete=models.CASCADE, related_name="sms")
+    delivery = models.OneToOneField(Delivery, on_delete=models.CASCADE, related_name="sms", db_constraint=False)
     phone_number = models.CharField(max_length=32)
     provider = models.CharField(max_length=40)
     state = models.CharField(max_length=12, default="queued")

@@ -9,6 +9,7 @@ never touched, so the task list and usage analysis keep their figures.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 from console.models import App
 
+from .lookups import Many
 from .models import UPLOAD_SENDABLE, Delivery, Message, SendUpload, SendUploadRow, UploadStatus
 
 logger = logging.getLogger(__name__)
@@ -44,26 +46,26 @@ def _delete(queryset) -> int:
     return queryset._raw_delete(queryset.db)
 
 
-def _ids(model, lookup: dict, size: int) -> list[int]:
-    return list(model.objects.filter(**lookup).values_list("pk", flat=True)[:size])
-
-
-def _delete_some(model, lookup: dict, size: int) -> int:
-    """DELETE at most `size` rows matching `lookup`. Not WHERE id IN (SELECT ... LIMIT): that is
-    planned as a join over the whole table. On PostgreSQL, one statement, WHERE id =
-    ANY(ARRAY(SELECT ... LIMIT)); elsewhere the ids first, then WHERE id IN (ids)."""
+def _delete_some(model, lookup: dict, size: int, *, returning: bool = False) -> int | list[int]:
+    """DELETE at most `size` rows matching `lookup`: how many (`returning`: their ids). Not WHERE
+    id IN (SELECT ... LIMIT): that is planned as a join over the whole table. On PostgreSQL, one
+    statement, WHERE id = ANY(ARRAY(SELECT ... LIMIT)); elsewhere the ids first, then WHERE id
+    IN (ids)."""
     some = model.objects.filter(**lookup).values("pk")[:size]
     if connection.vendor != "postgresql":
         ids = [row["pk"] for row in some]
-        return _delete(model.objects.filter(pk__any=ids)) if ids else 0
+        deleted = _delete(model.objects.filter(pk__any=Many(ids))) if ids else 0
+        return ids if returning else deleted
     select, params = some.query.sql_with_params()
     quote = connection.ops.quote_name
+    pk = quote(model._meta.pk.column)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"DELETE FROM {quote(model._meta.db_table)} WHERE {quote(model._meta.pk.column)} = ANY(ARRAY({select}))",
+            f"DELETE FROM {quote(model._meta.db_table)} WHERE {pk} = ANY(ARRAY({select}))"
+            + (f" RETURNING {pk}" if returning else ""),
             params,
         )
-        return cursor.rowcount
+        return [row[0] for row in cursor.fetchall()] if returning else cursor.rowcount
 
 
 def _children(model) -> list:
@@ -93,9 +95,10 @@ def _purge_slice(message_ids: list[int], size: int, result: PurgeResult) -> None
     Deliveries go before the rows hanging off them: a device's receipt updates its delivery
     before it writes its timeline entry and receipt, so one that got in first has committed
     them by the time the delivery is deleted (and the statements after see them), and one that
-    comes later finds no delivery. The log tables (timeline, receipts, callback attempts) have
-    no foreign key constraint (the check per deleted parent row cost more than the delete):
-    this purge, and the ORM's cascade, are what delete them with their message."""
+    comes later finds no delivery. No table has a foreign key constraint on messages or
+    deliveries (at commit, the checks of a slice's deleted parent rows, one per row per
+    constraint, cost more than the deletes): this purge, and the ORM's cascade, are what delete
+    the rows with their message."""
     message_children = [(m, name) for m, name in _children(Message) if m is not Delivery]
     # Rows that also name their message go with the message's rows; the rest by delivery.
     by_message = {m for m, _name in message_children}
@@ -104,33 +107,37 @@ def _purge_slice(message_ids: list[int], size: int, result: PurgeResult) -> None
     while True:
         with transaction.atomic():
             _by_index()
-            ids = _ids(Delivery, {"message_id__any": message_ids}, limit)
+            ids = _delete_some(Delivery, {"message_id__any": Many(message_ids)}, limit, returning=True)
             if ids:
-                result.add({Delivery._meta.label: _delete(Delivery.objects.filter(pk__any=ids))})
+                result.add({Delivery._meta.label: len(ids)})
                 for child, name in delivery_children:
                     if len(ids) == limit or child not in by_message:
-                        result.add({child._meta.label: _delete(child.objects.filter(**{f"{name}__any": ids}))})
+                        result.add({child._meta.label: _delete(child.objects.filter(**{f"{name}__any": Many(ids)}))})
             if len(ids) == limit:
                 continue  # a broadcast: next slice of its deliveries
             done = True
             for child, name in message_children:
                 # A message has a handful of timeline entries and receipts; a broadcast, millions.
-                n = _delete_some(child, {f"{name}__any": message_ids}, limit)
+                n = _delete_some(child, {f"{name}__any": Many(message_ids)}, limit)
                 result.add({child._meta.label: n})
                 done = done and n < limit
             if done:
-                result.add({Message._meta.label: _delete(Message.objects.filter(pk__any=message_ids))})
+                result.add({Message._meta.label: _delete(Message.objects.filter(pk__any=Many(message_ids)))})
                 return
 
 
-def messages_purge(*, now: datetime | None = None, days: int | None = None, batch: int | None = None) -> PurgeResult:
+def messages_purge(
+    *, now: datetime | None = None, days: int | None = None, batch: int | None = None, pause: float | None = None
+) -> PurgeResult:
     """Delete messages created before now - days, oldest first, `batch` messages at a time.
 
     Every slice commits on its own, so no transaction holds a big broadcast's rows and a
-    dispatch running meanwhile is not held up."""
+    dispatch running meanwhile is not held up; after each, the purge rests `pause` times as
+    long as the slice took, so the dispatch keeps most of the machine's cores."""
     now = now or timezone.now()
     days = settings.PUSHDECK_MESSAGE_RETENTION_DAYS if days is None else days
     batch = batch or settings.PUSHDECK_RETENTION_BATCH
+    pause = settings.PUSHDECK_RETENTION_PAUSE if pause is None else pause
     cutoff = now - timedelta(days=days)
     result = PurgeResult()
     # App by app, oldest first, along message_app_created (no index of its own to keep up on
@@ -144,8 +151,11 @@ def messages_purge(*, now: datetime | None = None, days: int | None = None, batc
             )
             if not ids:
                 break
+            started = time.monotonic()
             _purge_slice(ids, batch, result)
             result.messages += len(ids)
+            if pause > 0:
+                time.sleep((time.monotonic() - started) * pause)
     if result.messages:
         logger.info(
             "retention: purged %d messages older than %s (%s)", result.messages, cutoff.isoformat(), result.rows

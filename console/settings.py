@@ -347,6 +347,9 @@ PUSHDECK_API_CLOCK_SKEW_SECONDS = 300
 ACS_DATE_WINDOW_SECONDS = 900
 PUSHDECK_WORKSPACE_ID = env.str("PUSHDECK_WORKSPACE_ID", default="default")
 PUSHDECK_RETENTION_BATCH = env.int("MESSAGE_RETENTION_BATCH", default=2000)
+# After each slice the purge rests this many times the slice's own duration (0: no rest), so a
+# dispatch running meanwhile keeps most of the machine.
+PUSHDECK_RETENTION_PAUSE = env.float("MESSAGE_RETENTION_PAUSE", default=0.6)
 # Signed API: requests per app per minute (0 = unlimited; an app may have its own limit).
 PUSHDECK_API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
 # /metrics: a bearer token and/or source networks (comma-separated CIDRs); neither = closed.
