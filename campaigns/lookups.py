@@ -14,6 +14,8 @@ from __future__ import annotations
 from django.core.exceptions import EmptyResultSet
 from django.db import models
 
+from console.rowsql import pg_array
+
 # Array types whose elements can be written in a literal as Python writes an int.
 INTEGER_ARRAYS = frozenset({"bigint", "integer", "smallint"})
 
@@ -47,7 +49,7 @@ class AnyOf(models.Lookup):
                 return f"{lhs} = ANY(%s::{array_type}[])", [*lhs_params, "{" + ",".join(map(str, self.rhs)) + "}"]
         values = [field.get_db_prep_value(v, connection, prepared=False) for v in self.rhs]
         if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s::{array_type}[])", [*lhs_params, values]
+            return f"{lhs} = ANY(%s::{array_type}[])", [*lhs_params, pg_array(values)]
         if not values:
             raise EmptyResultSet
         return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]

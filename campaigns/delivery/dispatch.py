@@ -41,6 +41,7 @@ from campaigns.models import (
     UserBinding,
 )
 from console.health import credential_refused, credential_worked
+from console.rowsql import pg_array
 
 from . import status
 from .channels import ChannelPlan, get_gateway, ios_send_block_reason
@@ -439,10 +440,10 @@ def _deliveries_insert(rows: list[tuple[int, int, str]], now: datetime) -> None:
         int(PushStatus.DEVICE_NOT_ONLINE),
         now,
         now,
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        [r[2] for r in rows],
-        [uuid.uuid4() for _ in rows],
+        pg_array([r[0] for r in rows]),
+        pg_array([r[1] for r in rows]),
+        pg_array([r[2] for r in rows]),
+        pg_array([uuid.uuid4() for _ in rows]),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -41,6 +41,7 @@ from campaigns.models import (
 from campaigns.rollups import rollup_add
 from campaigns.taskcounts import task_channel_add
 from console import metrics
+from console.rowsql import pg_array
 
 from .wakeup import publish_after_commit
 
@@ -70,6 +71,7 @@ def _bulk_set(model, objs: list, fields: list[str]) -> None:
     casts = [pk.db_type(connection)] + [c.db_type(connection) for c in columns]
     arrays = [[obj.pk for obj in objs]]
     arrays += [[_plain(c.get_db_prep_save(getattr(obj, c.attname), connection)) for obj in objs] for c in columns]
+    arrays = [pg_array(a) for a in arrays]
     unnest = ", ".join(f"%s::{t}[]" for t in casts)
     sets = ", ".join(f'"{n}" = v."{n}"' for n in names[1:])
     alias = ", ".join(f'"{n}"' for n in names)
@@ -197,14 +199,19 @@ def _set_recorded(rows: list[_Recorded], now: datetime) -> None:
     )
     params = [
         now,
-        [r.pk for r in rows],
-        [str(r.state) for r in rows],
-        [int(r.status) for r in rows],
-        [r.gateway_code for r in rows],
-        [r.gateway_reason for r in rows],
-        [r.gateway_message_id for r in rows],
-        [r.accepted_at for r in rows],
-        [r.arrived_at for r in rows],
+        *map(
+            pg_array,
+            (
+                [r.pk for r in rows],
+                [str(r.state) for r in rows],
+                [int(r.status) for r in rows],
+                [r.gateway_code for r in rows],
+                [r.gateway_reason for r in rows],
+                [r.gateway_message_id for r in rows],
+                [r.accepted_at for r in rows],
+                [r.arrived_at for r in rows],
+            ),
+        ),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -331,7 +338,8 @@ def _messages_finish_direct(rows: list[_Recorded], now: datetime) -> None:
         "AS v(id, state, status, descr, channel) WHERE t.id = v.id AND t.state = ANY(%s::varchar[]) RETURNING t.id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [now, ids, states, statuses, descs, channels, [str(s.value) for s in OPEN_STATES]])
+        arrays = (ids, states, statuses, descs, channels, [str(s.value) for s in OPEN_STATES])
+        cursor.execute(sql, [now, *map(pg_array, arrays)])
         changed = {row[0] for row in cursor.fetchall()}
     copy_insert(
         StatusEvent,
@@ -391,7 +399,7 @@ def deliveries_claim(delivery_ids: Sequence[int], *, now: datetime | None = None
         "AND (next_attempt_at IS NULL OR next_attempt_at <= %s) RETURNING id, attempts"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [str(MessageState.SENDING.value), now, ids, str(MessageState.QUEUED.value), now])
+        cursor.execute(sql, [str(MessageState.SENDING.value), now, pg_array(ids), str(MessageState.QUEUED.value), now])
         return dict(cursor.fetchall())
 
 

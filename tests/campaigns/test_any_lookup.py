@@ -40,7 +40,7 @@ def test_values_that_are_not_plain_integers_are_prepared_one_by_one(devices):
     # Strings on an integer column are converted by the field, not written into the literal as they are.
     queryset = Device.objects.filter(pk__any=[str(devices[0].pk), devices[1].pk])
     if connection.vendor == "postgresql":
-        assert _sql(queryset)[1] == ([devices[0].pk, devices[1].pk],)
+        assert _sql(queryset)[1] == (f"{{{devices[0].pk},{devices[1].pk}}}",)
     assert set(queryset.values_list("pk", flat=True)) == {devices[0].pk, devices[1].pk}
     with pytest.raises((ValueError, TypeError)):
         list(Device.objects.filter(pk__any=["1}, {2"]))
@@ -64,3 +64,25 @@ def test_many_hands_its_values_to_the_lookup_as_they_are(devices, app):
     named = Device.objects.filter(device_id__any=Many(("d1", "d2", "nobody")))
     assert set(named.values_list("device_id", flat=True)) == {"d1", "d2"}
     assert not Device.objects.filter(pk__any=Many([])).exists()
+
+
+@pytest.mark.django_db
+def test_an_array_literal_keeps_every_value_as_it_was():
+    """pg_array: what PostgreSQL reads back from the literal is the list itself."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from console.rowsql import pg_array
+
+    texts = ["plain", 'a "quoted" word', "back\\slash\\", "", "NULL", "{braces, commas}", "ünïcødé ✓", None, "'; --"]
+    at = datetime(2026, 11, 30, 12, 34, 56, 789012, tzinfo=UTC)
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT %s::varchar[], %s::bigint[], %s::integer[], %s::timestamptz[], %s::uuid[]",
+            [pg_array(texts), pg_array([1, 2**62]), pg_array([3, None]), pg_array([at, None]), pg_array(ids)],
+        )
+        assert cursor.fetchone() == (texts, [1, 2**62], [3, None], [at, None], ids)
+    # Anything else goes to the driver as the list it is.
+    assert pg_array([True, False]) == [True, False]
+    assert pg_array([1.5]) == [1.5]
