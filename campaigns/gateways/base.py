@@ -47,6 +47,14 @@ class GatewayResult:
     retry_after: float | None = None
     config_error: bool = False  # the credential is wrong: alert ops
 
+    def __post_init__(self) -> None:
+        # PostgreSQL text cannot hold NUL: a gateway text carrying one keeps U+FFFD in its place,
+        # or recording the chunk's results would fail on every retry.
+        for name in ("reason", "gateway_message_id"):
+            value = getattr(self, name)
+            if "\x00" in value:
+                object.__setattr__(self, name, value.replace("\x00", "\ufffd"))
+
     @classmethod
     def from_error(cls, error: GatewayError) -> GatewayResult:
         """The result for a push whose whole call failed with `error`."""
