@@ -16,7 +16,7 @@ from django.db import models
 
 from console.rowsql import pg_array
 
-# Array types whose elements can be written in a literal as Python writes an int.
+# Column types whose values Python ints already are (no per-value preparation needed).
 INTEGER_ARRAYS = frozenset({"bigint", "integer", "smallint"})
 
 
@@ -43,11 +43,11 @@ class AnyOf(models.Lookup):
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         field = self.lhs.output_field
-        if connection.vendor == "postgresql":
-            array_type = field.db_type(connection).split("(")[0]  # a foreign key gives its target's type
-            if array_type in INTEGER_ARRAYS and set(map(type, self.rhs)) <= {int}:
-                return f"{lhs} = ANY(%s::{array_type}[])", [*lhs_params, "{" + ",".join(map(str, self.rhs)) + "}"]
-        values = [field.get_db_prep_value(v, connection, prepared=False) for v in self.rhs]
+        array_type = field.db_type(connection).split("(")[0]  # a foreign key gives its target's type
+        if array_type in INTEGER_ARRAYS and set(map(type, self.rhs)) <= {int}:
+            values = self.rhs  # already what the field would make of them
+        else:
+            values = [field.get_db_prep_value(v, connection, prepared=False) for v in self.rhs]
         if connection.vendor == "postgresql":
             return f"{lhs} = ANY(%s::{array_type}[])", [*lhs_params, pg_array(values)]
         if not values:

@@ -227,7 +227,7 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
         rows = [
             _Recorded(*values)
             for values in Delivery.objects.select_for_update(of=("self",))
-            .filter(pk__any=Many(list(by_id)), state__in=OPEN_STATES)
+            .filter(pk__any=Many(by_id), state__in=OPEN_STATES)
             .order_by("pk")
             .values_list(*_RECORD_FIELDS)
         ]
@@ -437,7 +437,7 @@ def deliveries_reopen_stale(*, older_than: datetime, limit: int = 5000) -> dict[
 
 def deliveries_park(delivery_ids: Sequence[int], *, until: datetime) -> None:
     """A retry later than the broker can hold a countdown: the database keeps it (next_attempt_at)."""
-    Delivery.objects.filter(pk__any=Many(list(delivery_ids)), state=MessageState.QUEUED).update(next_attempt_at=until)
+    Delivery.objects.filter(pk__any=Many(delivery_ids), state=MessageState.QUEUED).update(next_attempt_at=until)
 
 
 def deliveries_due(*, now: datetime | None = None, limit: int = 5000) -> dict[int, list[int]]:
@@ -474,7 +474,7 @@ def deliveries_wait(delivery_ids: Sequence[int], *, reason: str = "", now: datet
     with transaction.atomic():
         rows = list(
             Delivery.objects.select_for_update()
-            .filter(pk__any=Many(list(delivery_ids)), state__in=[MessageState.QUEUED, MessageState.SENDING])
+            .filter(pk__any=Many(delivery_ids), state__in=[MessageState.QUEUED, MessageState.SENDING])
             .order_by("pk")
         )
         for d in rows:
@@ -621,7 +621,7 @@ def deliveries_retrying(
     by_id = {o.delivery_id: o for o in outcomes}
     with transaction.atomic():
         rows = list(
-            Delivery.objects.select_for_update().filter(pk__any=Many(list(by_id)), state__in=OPEN_STATES).order_by("pk")
+            Delivery.objects.select_for_update().filter(pk__any=Many(by_id), state__in=OPEN_STATES).order_by("pk")
         )
         descs: dict[int, str] = {}
         for d in rows:
@@ -655,7 +655,7 @@ def deliveries_retrying(
         )
         # The message says it is retrying (not "waiting for verification"); a final one is left alone.
         messages = Message.objects.select_for_update().filter(
-            pk__any=Many(list({d.message_id for d in rows})), state__in=OPEN_STATES, fanout_devices__isnull=True
+            pk__any=Many({d.message_id for d in rows}), state__in=OPEN_STATES, fanout_devices__isnull=True
         )
         latest = {d.message_id: d for d in rows}
         changed = []
@@ -671,7 +671,7 @@ def devices_mark_dead(device_ids: Iterable[int], *, reason: str, now: datetime |
     """The gateway said the token is dead: later sends skip the device (and count it)."""
     from campaigns.models import Device
 
-    Device.objects.filter(pk__any=Many(list(device_ids)), token_dead_at__isnull=True).update(
+    Device.objects.filter(pk__any=Many(device_ids), token_dead_at__isnull=True).update(
         token_dead_at=now or timezone.now(), token_dead_reason=reason[:120]
     )
 
@@ -683,9 +683,7 @@ def messages_close(
     now = now or timezone.now()
     with transaction.atomic():
         messages = list(
-            Message.objects.select_for_update()
-            .filter(pk__any=Many(list(message_ids)), state__in=OPEN_STATES)
-            .order_by("pk")
+            Message.objects.select_for_update().filter(pk__any=Many(message_ids), state__in=OPEN_STATES).order_by("pk")
         )
         desc = (reason or status_text(status))[:300]
         for m in messages:
@@ -738,7 +736,7 @@ def messages_wait_for_binding(message_ids: Iterable[int], *, now: datetime | Non
     with transaction.atomic():
         messages = list(
             Message.objects.select_for_update()
-            .filter(pk__any=Many(list(message_ids)), state__in=[MessageState.PENDING, MessageState.QUEUED])
+            .filter(pk__any=Many(message_ids), state__in=[MessageState.PENDING, MessageState.QUEUED])
             .order_by("pk")
         )
         desc = status_text(PushStatus.NO_BIND_INFO)
@@ -758,9 +756,9 @@ def messages_wait_for_binding(message_ids: Iterable[int], *, now: datetime | Non
 
 
 def messages_mark_sending(message_ids: Iterable[int], *, now: datetime | None = None) -> None:
-    Message.objects.filter(
-        pk__any=Many(list(message_ids)), state__in=[MessageState.PENDING, MessageState.QUEUED]
-    ).update(state=MessageState.SENDING, status_changed_at=now or timezone.now())
+    Message.objects.filter(pk__any=Many(message_ids), state__in=[MessageState.PENDING, MessageState.QUEUED]).update(
+        state=MessageState.SENDING, status_changed_at=now or timezone.now()
+    )
 
 
 def delivery_event(*, delivery: Delivery, event: str, now: datetime | None = None) -> bool:
