@@ -281,3 +281,19 @@ def test_rows_without_a_database_constraint_still_go_with_their_app_and_device(h
     for model in (Message, Delivery, ReceiptEvent, CallbackAttempt, SendUploadRow, PushTask, StatusEvent):
         assert not model.objects.exists(), model
     assert Device.objects.get() == kept
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_purges_at_the_same_moment_delete_everything_once_and_fail_nowhere(history, app, settings):
+    """The daily job overlapping a slow run of the day before (or a second beat): both walk the
+    same slices; neither fails, and together they leave exactly what one run leaves."""
+    from tests.concurrency import at_the_same_moment
+
+    settings.PUSHDECK_MESSAGE_RETENTION_DAYS = 30
+    _old_broadcast(app, history)
+    results = at_the_same_moment(lambda: messages_purge(now=history["now"], batch=2, pause=0).messages, times=2)
+    assert len(results) == 2  # a run that raised returns nothing
+    assert set(Message.objects.values_list("pk", flat=True)) == {m.pk for m in history["new"]}
+    assert _orphans() == dict.fromkeys(_orphans(), 0)
+    for model in (Delivery, StatusEvent, ReceiptEvent, CallbackAttempt):
+        assert set(model.objects.values_list("message_id", flat=True)) == {m.pk for m in history["new"]}
