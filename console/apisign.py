@@ -41,7 +41,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from .apicodes import ApiCode, PushError
-from .appcache import signed_app
+from .appcache import Stale, confirm, signed_app
 from .keys import rsa_verify, urlsafe_b64
 from .models import ApiNonce, App
 from .security.api import audit_refusal, check_rate, check_source
@@ -111,19 +111,25 @@ def _remember_nonce(app: App, nonce: str) -> None:
 
 
 def verify_request(
-    request: HttpRequest, *, kind: str, now_ms: int | None = None, client_key: ClientKey | None = None
+    request: HttpRequest,
+    *,
+    kind: str,
+    now_ms: int | None = None,
+    client_key: ClientKey | None = None,
+    trust_kept: bool = False,
 ) -> App:
     """Authenticate a signed call. kind="server" (RSA) or "client" (HMAC).
 
     A client call is signed under the key `client_key(request, app)` names (a device's own
-    credential), or under the AppSecret without one.
+    credential), or under the AppSecret without one. `trust_kept`: see console.appcache. A
+    call verified again (after appcache.Stale) does not take its own nonce twice.
     """
     app_key, timestamp, nonce, signature = _headers(request)
     if not app_key:
         # An unsigned call is unauthenticated (-1), not a parameter error.
         raise PushError(ApiCode.SIGNATURE_MISMATCH, f"unsigned call: the {HEADER_APP_KEY} header is missing")
     # With its key configuration and own rate limit, as this process keeps it (console.appcache).
-    app = signed_app(app_key[:64])
+    app = signed_app(app_key[:64], trust_kept=trust_kept)
     if app is None:
         raise PushError(ApiCode.APPID_WRONG, "unknown app key")
     request.api_app = app
@@ -151,7 +157,9 @@ def verify_request(
         # compare_digest raises TypeError on a non-ASCII str: such a header is simply wrong.
         if not signature or not signature.isascii() or not hmac.compare_digest(expected, signature):
             raise PushError(ApiCode.SIGNATURE_MISMATCH, "signature does not match")
-    _remember_nonce(app, nonce)
+    if not getattr(request, "api_nonce_taken", False):
+        _remember_nonce(app, nonce)
+        request.api_nonce_taken = True
     if kind == "server":
         # Counted after authentication, so forged calls cannot use up a customer's budget.
         check_rate(app=app)
@@ -212,14 +220,31 @@ class BodyTooLarge(PushError):
 ClientKey = Callable[[HttpRequest, App], str]
 
 
-def signed_api(kind: str = "server", *, client_key: ClientKey | None = None) -> Callable:
+def signed_api(kind: str = "server", *, client_key: ClientKey | None = None, trust_kept: bool = False) -> Callable:
     """Decorator for API views: POST only, signature, JSON body; PushError becomes the SPEC answer.
 
     The view is called as view(request, app=app, data=data) and returns a dict
     (merged into a SUCCESS answer) or a response.
+
+    `trust_kept`: the view's work ends in one write statement guarded by the configuration
+    generation, so the call does not read the generation first (console.appcache). A refusal
+    is given only once the generation is confirmed current. If the configuration moved
+    (appcache.Stale), the call is verified and run again under the configuration read anew.
     """
 
     def decorator(view):
+        def answer(request: HttpRequest, *args, trust_kept: bool, **kwargs):
+            try:
+                app = verify_request(request, kind=kind, client_key=client_key, trust_kept=trust_kept)
+                request.api_authenticated = True
+                return view(request, *args, app=app, data=parse_json(request), **kwargs)
+            except PushError:
+                if trust_kept and request.api_app is not None:
+                    # Refused under the kept configuration: only if it is still the current one
+                    # (a switched-on API or a raised limit must not stay refused).
+                    confirm(request.api_app)
+                raise
+
         @csrf_exempt
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs):
@@ -234,10 +259,11 @@ def signed_api(kind: str = "server", *, client_key: ClientKey | None = None) -> 
                     request.body  # noqa: B018 - read now so an oversized body is refused before anything else
                 except RequestDataTooBig:
                     raise BodyTooLarge() from None
-                app = verify_request(request, kind=kind, client_key=client_key)
-                request.api_authenticated = True
-                data = parse_json(request)
-                result = view(request, *args, app=app, data=data, **kwargs)
+                try:
+                    result = answer(request, *args, trust_kept=trust_kept, **kwargs)
+                except Stale:
+                    request.api_authenticated = False
+                    result = answer(request, *args, trust_kept=False, **kwargs)
             except PushError as error:
                 audit_refusal(request, error, app=request.api_app, kind=kind)
                 extra = {"errorDetails": error.details} if error.details else {}

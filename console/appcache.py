@@ -9,6 +9,13 @@ it moves in the same transaction as the change: a call that starts after a switc
 a new public key or a rotated AppSecret is committed reads the app again, in every process,
 and no call can keep what a transaction is about to replace.
 
+A call whose work ends in one write statement (a push, a device report) need not read the
+generation first: with `trust_kept` it takes the kept app as it is, and the write statement
+itself checks the generation (`GUARD`, with `expected_generation(app)`) and writes nothing
+when it moved. The call then raises `Stale` and is answered again from the start under the
+configuration read anew (console.apisign), so it is refused if the change refuses it. An
+answer such a call gives without writing (a repeated idempotency key) first calls `confirm`.
+
 On another database (the embedded default's SQLite) nothing is kept: every call reads the
 tables. Each call gets its own copies of the kept rows, never an instance another thread holds.
 """
@@ -20,10 +27,14 @@ import threading
 from django.db import connection
 from django.db.models import Model
 
+from . import rowsql
 from .models import App, KeyConfig, VendorChannel
 from .security.models import ApiRateLimit
 
 GENERATION_SQL = "SELECT generation FROM pushdeck_appconfig_generation WHERE id = 1"
+# For a write statement: `WITH g AS (GUARD) ... FROM g WHERE g.generation = COALESCE(%s::bigint, g.generation)`,
+# with expected_generation(app) as the parameter (NULL: the configuration was read by this call).
+GUARD = GENERATION_SQL
 # Apps kept per process, at most (a process serving more apps reads the rest each call).
 MAX_APPS = 10_000
 
@@ -31,10 +42,14 @@ _lock = threading.Lock()
 _kept: dict[str, tuple[int, tuple]] = {}
 
 
+class Stale(Exception):
+    """The app's configuration changed since the kept copy this call trusted: answer it again."""
+
+
 def _generation() -> int | None:
     if connection.vendor != "postgresql":
         return None
-    with connection.cursor() as cursor:
+    with rowsql.prepared_cursor() as cursor:
         cursor.execute(GENERATION_SQL)
         return cursor.fetchone()[0]
 
@@ -60,9 +75,16 @@ def _read(app_key: str) -> tuple | None:
     return (_row(app), _row(cache.get("keys")), _row(cache.get("api_rate_limit")), vendors)
 
 
-def signed_app(app_key: str) -> App | None:
+def signed_app(app_key: str, *, trust_kept: bool = False) -> App | None:
     """The app named by `app_key` with its key configuration and rate limit loaded (None:
-    no such app), and `enabled_vendors` set: a copy of its own for this call."""
+    no such app), and `enabled_vendors` set: a copy of its own for this call.
+
+    With `trust_kept` a kept app is taken without reading the generation: the call's write
+    statement checks it (GUARD)."""
+    if trust_kept and connection.vendor == "postgresql" and (entry := _kept.get(app_key)) is not None:
+        app = _build(entry[1])
+        app._kept_generation = entry[0]
+        return app
     generation = _generation()
     entry = _kept.get(app_key) if generation is not None else None
     if entry is not None and entry[0] == generation:
@@ -76,6 +98,10 @@ def signed_app(app_key: str) -> App | None:
                 if len(_kept) >= MAX_APPS:
                     _kept.clear()
                 _kept[app_key] = (generation, kept)
+    return _build(kept)
+
+
+def _build(kept: tuple) -> App:
     app_row, keys_row, limit_row, vendors = kept
     app = _instance(App, app_row)
     keys, limit = _instance(KeyConfig, keys_row), _instance(ApiRateLimit, limit_row)
@@ -91,3 +117,19 @@ def forget() -> None:
     """Drop what this process keeps (tests)."""
     with _lock:
         _kept.clear()
+
+
+def expected_generation(app: App) -> int | None:
+    """The generation a write statement must find for this call (GUARD), or None when the call
+    read the configuration itself."""
+    return getattr(app, "_kept_generation", None)
+
+
+def confirm(app: App) -> None:
+    """Before answering without a guarded write: Stale if the kept configuration is out of date."""
+    expected = expected_generation(app)
+    if expected is None:
+        return
+    if _generation() != expected:
+        raise Stale
+    app._kept_generation = None

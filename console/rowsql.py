@@ -4,6 +4,10 @@ The ORM compiles every INSERT anew (each field's SQL, placeholders, the RETURNIN
 server API's send path that compile cost more CPU than the database spent on the rows. These
 helpers give the same rows, the same values (each field's own `pre_save` and
 `get_db_prep_save`) and typed placeholders, so several tables can be filled in one statement.
+
+`prepared_cursor()` runs such a fixed statement as a prepared one: PostgreSQL parses and plans
+it once per connection, and the parameters travel apart from the SQL (the driver does not quote
+each one into the text).
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import functools
 import uuid
 from datetime import datetime
 
-from django.db import connection
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model
 
 
@@ -36,7 +41,10 @@ def typed_placeholders(model: type[Model], skip: frozenset[str] = frozenset()) -
 
 def values(obj: Model, skip: frozenset[str] = frozenset()) -> list:
     """The row's values as the ORM would send them."""
-    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields_of(obj.__class__, skip)]
+    # The connection itself, not the `connection` proxy: each field's preparation reads several of
+    # its attributes, and through the proxy every read was a context-local lookup.
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    return [f.get_db_prep_save(f.pre_save(obj, True), wrapper) for f in fields_of(obj.__class__, skip)]
 
 
 def table(model: type[Model]) -> str:
@@ -49,6 +57,61 @@ def saved(obj: Model, pk: int) -> Model:
     obj._state.adding = False
     obj._state.db = connection.alias
     return obj
+
+
+def prepared_cursor():
+    """A cursor whose statements PostgreSQL keeps prepared on the connection: for the hot paths'
+    fixed statements only (each distinct text takes a slot; the driver keeps the 100 last used).
+
+    Django's own cursors send every statement as new text with the parameters quoted into it, so
+    that it works behind a connection pooler in transaction mode; `DB_PREPARED_STATEMENTS=false`
+    keeps that here too (for PgBouncer before 1.21, or without `max_prepared_statements`).
+    Elsewhere than on PostgreSQL it is Django's cursor."""
+    if connection.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
+        return connection.cursor()
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        # Django's wrapping of its own cursors (error translation, the debug query log)
+        return connection._prepare_cursor(_prepared_cursor_class()(connection.connection))
+
+
+@functools.cache
+def _prepared_cursor_class():
+    from django.db.backends.postgresql.base import ServerBindingCursor
+    from psycopg._queries import PostgresQuery, _query2pg_nocache
+
+    @functools.lru_cache(maxsize=256)
+    def converted(query: bytes, encoding: str):
+        return _query2pg_nocache(query, encoding)
+
+    class KeptQuery(PostgresQuery):
+        """The driver turns `%s` into `$n` anew for any statement over 4 KB or 50 parameters (it
+        caches only smaller ones): for a send's INSERT that cost more than the rest of the call's
+        SQL work. These statements are few and fixed: their conversions are kept."""
+
+        __slots__ = ()
+
+        def convert(self, query, vars):
+            if vars is None:
+                return super().convert(query, vars)
+            query = self._ensure_bytes(query)
+            self.query, self._want_formats, self._order, self._parts = converted(query, self._tx.encoding)
+            self.dump(vars)
+
+    class PreparedCursor(ServerBindingCursor):
+        _query_cls = KeptQuery
+
+        def execute(self, query, params=None, *, prepare=True, binary=None):
+            return super().execute(query, params, prepare=prepare, binary=binary)
+
+        def _send_query_prepared(self, name, pgq, *, binary=None):
+            # Django's query log (last_executed_query) reads the query psycopg sent last, which
+            # psycopg records for unprepared statements only.
+            self._query = pgq
+            return super()._send_query_prepared(name, pgq, binary=binary)
+
+    return PreparedCursor
 
 
 def _element(value) -> str:

@@ -14,6 +14,7 @@ device secrets alone. Calls are limited per app and per device (HTTP 429, `Retry
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import uuid
@@ -36,7 +37,7 @@ from campaigns.models import (
     Tag,
     UserBinding,
 )
-from console import rowsql
+from console import appcache, rowsql
 from console.apisign import HEADER_DEVICE_ID, api_response, signed_api
 from console.models import App, Vendor
 from console.security.api import RateLimited
@@ -147,7 +148,8 @@ def device_api(*, registration: bool = False):
                     raise _refused("deviceId is not the device this call is signed for")
             return view(request, app=app, data=data)
 
-        return signed_api("client", client_key=client_key)(inner)
+        # A registration ends in one guarded INSERT: it may trust the kept configuration.
+        return signed_api("client", client_key=client_key, trust_kept=registration)(inner)
 
     return decorator
 
@@ -228,17 +230,28 @@ def _insert_new(device: Device) -> bool:
             if not Device.objects.filter(app_id=device.app_id, device_id=device.device_id).exists():
                 raise
             return False
-    sql = (
-        f"INSERT INTO {rowsql.table(Device)} ({rowsql.columns(Device)}) VALUES ({rowsql.typed_placeholders(Device)}) "
-        "ON CONFLICT (app_id, device_id) DO NOTHING RETURNING id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, rowsql.values(device))
-        row = cursor.fetchone()
-    if row is None:
+    expected = appcache.expected_generation(device.app)
+    with rowsql.prepared_cursor() as cursor:
+        cursor.execute(_insert_device_sql(), [*rowsql.values(device), expected])
+        generation, pk = cursor.fetchone()
+    if expected is not None and generation != expected:
+        raise appcache.Stale  # the configuration the call trusted moved (console.appcache)
+    if pk is None:
         return False
-    rowsql.saved(device, row[0])
+    rowsql.saved(device, pk)
     return True
+
+
+@functools.cache
+def _insert_device_sql() -> str:
+    # g: the app configuration's generation, which must be the one the call trusted.
+    return (
+        f"WITH g AS ({appcache.GUARD}), "
+        f"i AS (INSERT INTO {rowsql.table(Device)} ({rowsql.columns(Device)}) "
+        f"SELECT {rowsql.typed_placeholders(Device)} FROM g WHERE g.generation = COALESCE(%s::bigint, g.generation) "
+        "ON CONFLICT (app_id, device_id) DO NOTHING RETURNING id) "
+        "SELECT g.generation, (SELECT id FROM i) FROM g"
+    )
 
 
 def _report_known(existing: Device, fields: dict, signed_by: Device | None) -> tuple[Device, str]:

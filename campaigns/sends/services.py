@@ -36,7 +36,7 @@ from campaigns.models import (
     UploadStatus,
     UserBinding,
 )
-from console import rowsql
+from console import appcache, rowsql
 from console.audit import audit_entry, audit_logged, audit_record
 from console.models import App, AuditEntry, language_of
 from templates_app.images import public_image_url
@@ -364,6 +364,7 @@ def send_submit(
     """
     existing = task_for_idempotency(app, idempotency_key)
     if existing is not None:
+        appcache.confirm(app)  # an answer without a guarded write
         return existing, False
     now = now or timezone.now()
     messages = send_validate(app=app, spec=spec, now=now, check_taken=False)
@@ -432,6 +433,7 @@ def send_submit(
                 small = spec.target_type in PER_TARGET_TYPES and len(messages) <= rules.MULTIPLE_API_MAX_TARGETS
                 _enqueue_dispatch(task, small=small)
     except IntegrityError:
+        appcache.confirm(app)
         # A concurrent retry with the same key won the race: answer with its task.
         existing = task_for_idempotency(app, idempotency_key)
         if existing is None:
@@ -462,12 +464,16 @@ def _save_send(task: PushTask, messages: list[Message], entry: AuditEntry) -> No
         entry.target = f"task {task.pk}"
         entry.save()
         return
-    params = [*rowsql.values(task), *rowsql.values(entry, _NO_TARGET)]
+    expected = appcache.expected_generation(task.app)
+    params = [*rowsql.values(task), expected, *rowsql.values(entry, _NO_TARGET)]
     for message in messages:
         params += rowsql.values(message, _NO_TASK)
-    with connection.cursor() as cursor:
+    with rowsql.prepared_cursor() as cursor:
         cursor.execute(_insert_send_sql(len(messages)), params)
         found = cursor.fetchall()
+    if not found:
+        # Only the generation guard writes nothing: the configuration the call trusted moved.
+        raise appcache.Stale
     task_id, entry_id = found[0][0], found[0][1]
     rowsql.saved(task, task_id)
     rowsql.saved(entry, entry_id).target = f"task {task_id}"
@@ -495,9 +501,12 @@ def _build_send_sql(message_count: int) -> str:
         if message_count
         else "m AS (SELECT NULL::bigint AS id, NULL::varchar AS customer_msg_id WHERE false)"
     )
+    # g: the app configuration's generation, which must be the one the call trusted (console.appcache).
     return (
-        f"WITH t AS (INSERT INTO {rowsql.table(PushTask)} ({rowsql.columns(PushTask)}) "
-        f"VALUES ({rowsql.typed_placeholders(PushTask)}) RETURNING id), "
+        f"WITH g AS ({appcache.GUARD}), "
+        f"t AS (INSERT INTO {rowsql.table(PushTask)} ({rowsql.columns(PushTask)}) "
+        f"SELECT {rowsql.typed_placeholders(PushTask)} FROM g "
+        "WHERE g.generation = COALESCE(%s::bigint, g.generation) RETURNING id), "
         f"a AS (INSERT INTO {rowsql.table(AuditEntry)} ({rowsql.columns(AuditEntry, _NO_TARGET)}, target) "
         f"SELECT {rowsql.typed_placeholders(AuditEntry, _NO_TARGET)}, 'task ' || t.id FROM t RETURNING id), "
         f"{messages} "
