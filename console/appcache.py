@@ -14,7 +14,8 @@ generation first: with `trust_kept` it takes the kept app as it is, and the writ
 itself checks the generation (`GUARD`, with `expected_generation(app)`) and writes nothing
 when it moved. The call then raises `Stale` and is answered again from the start under the
 configuration read anew (console.apisign), so it is refused if the change refuses it. An
-answer such a call gives without writing (a repeated idempotency key) first calls `confirm`.
+answer such a call gives without writing (a refusal, a repeated idempotency key) first calls
+`confirm`, so it is never given under an out-of-date configuration.
 
 On another database (the embedded default's SQLite) nothing is kept: every call reads the
 tables. Each call gets its own copies of the kept rows, never an instance another thread holds.
