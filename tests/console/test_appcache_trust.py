@@ -16,8 +16,11 @@ from console import appcache
 from console.models import AuditEntry, KeyConfig
 from console.security.models import ApiRateLimit
 from tests.apiclient import SignedClient, enable_server_api, nonces_recorded
+from tests.campaigns import send_fixtures
 
 pytestmark = pytest.mark.django_db
+
+api = send_fixtures.api  # a server-API client with the Push API on
 
 
 @pytest.fixture(autouse=True)
@@ -25,11 +28,6 @@ def fresh_cache():
     appcache.forget()
     yield
     appcache.forget()
-
-
-@pytest.fixture
-def api(app, client):
-    return SignedClient(client, app, private_pem=enable_server_api(app))
 
 
 @pytest.fixture

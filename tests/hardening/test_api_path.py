@@ -11,16 +11,13 @@ import pytest
 from django.db import connection
 
 from campaigns.models import PushTask
-from tests.apiclient import SignedClient, enable_server_api
+from tests.campaigns import send_fixtures
 
 pytestmark = pytest.mark.django_db
 
+api = send_fixtures.api  # a server-API client with the Push API on
+
 PUSH = {"taskName": "path", "deliveryType": 1, "targetMsgkey": {"dev-1": "m-1"}, "title": "Hi", "body": "There"}
-
-
-@pytest.fixture
-def api(app, client):
-    return SignedClient(client, app, private_pem=enable_server_api(app))
 
 
 def test_an_api_answer_carries_the_headers_of_every_answer_and_touches_no_session(api, app, client, marketer):
