@@ -321,7 +321,7 @@ def _load_fleet(app_id: int) -> dict:
 
 
 def _explain_sweeps(now: datetime) -> None:
-    """The plans of the sweeps: retention walks message_app_created, expiry message_expiry_open."""
+    """The plans of the sweeps: retention walks message_app_time, expiry message_expiry_open."""
     from django.db.models import Q
 
     from campaigns.models import Delivery, Message, MessageState

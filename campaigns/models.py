@@ -72,7 +72,8 @@ class ApnsEnvironment(models.TextChoices):
 
 
 class Device(models.Model):
-    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="devices")
+    # No index of its own: the unique (app, device_id) serves every lookup by app.
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="devices", db_index=False)
     device_id = models.CharField(_("device id"), max_length=128)
     platform = models.CharField(max_length=10, choices=Platform.choices)
     manufacturer = models.CharField(max_length=40, blank=True)
@@ -167,16 +168,16 @@ class TaskStatus(models.TextChoices):
 class PushTask(models.Model):
     """One send: a console form submission or one server API call."""
 
-    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="tasks")
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="tasks", db_index=False)
     name = models.CharField(_("task name"), max_length=200)
     push_type = models.CharField(max_length=12, choices=PushType.choices)
     source = models.CharField(max_length=10, choices=[("console", _("Console")), ("api", _("API"))])
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     api_caller = models.CharField(max_length=100, blank=True)
     template_version = models.ForeignKey(
-        TemplateVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="tasks"
+        TemplateVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="tasks", db_index=False
     )
     # The whole send specification as submitted (target type, channel, display,
     # placeholder values, extension parameters, ...). Immutable once submitted.
@@ -189,7 +190,7 @@ class PushTask(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     approved_at = models.DateTimeField(null=True, blank=True)
     # Progress and figures, updated with F() expressions by the workers.
@@ -211,11 +212,24 @@ class PushTask(models.Model):
                 name="task_idempotency_unique",
             )
         ]
+        # Every API push is a task, so each index here is written once per push. Time indexes
+        # are ascending: a new row lands at the right edge of its range (PostgreSQL's fast path,
+        # pages left full), and a backward scan reads them newest first. The user and template
+        # references are indexed only where set (for the rare delete of a user or a version).
         indexes = [
-            models.Index(fields=["app", "push_type", "-created_at"], name="task_app_type_created"),
+            models.Index(fields=["app", "push_type", "created_at"], name="task_app_type_time"),
             # The task list (every push type) and the overview's recent sends, newest first.
-            models.Index(fields=["app", "-created_at", "-id"], name="task_app_created"),
+            models.Index(fields=["app", "created_at", "id"], name="task_app_time"),
             models.Index(fields=["status", "scheduled_at"], name="task_status_scheduled"),
+            models.Index(fields=["created_by"], condition=models.Q(created_by__isnull=False), name="task_created_by"),
+            models.Index(
+                fields=["approved_by"], condition=models.Q(approved_by__isnull=False), name="task_approved_by"
+            ),
+            models.Index(
+                fields=["template_version"],
+                condition=models.Q(template_version__isnull=False),
+                name="task_template_version",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -297,12 +311,13 @@ class Message(models.Model):
             models.UniqueConstraint(fields=["app", "customer_msg_id"], name="customer_msg_id_unique_per_app")
         ]
         indexes = [
-            models.Index(fields=["app", "-created_at", "-id"], name="message_app_created"),
+            # Ascending, read backward for newest first: inserts take the right edge (see PushTask).
+            models.Index(fields=["app", "created_at", "id"], name="message_app_time"),
             models.Index(fields=["app", "target_id", "-created_at"], name="message_app_target"),
             models.Index(fields=["task", "state"], name="message_task_state"),
             # The expiry sweep looks only at dispatched messages still open past their valid
             # period: a small partial index (final ones leave it; an ingest's pending rows never
-            # enter it). Retention walks message_app_created, oldest first, app by app.
+            # enter it). Retention walks message_app_time, oldest first, app by app.
             models.Index(
                 fields=["expires_at"],
                 name="message_expiry_open",
@@ -427,9 +442,12 @@ class ReceiptEventType(models.TextChoices):
 
 
 class ReceiptEvent(models.Model):
-    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
+    # One row per receipt: no single-column indexes, the two below lead with app and message.
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+", db_index=False)
     # No constraint: see StatusEvent.
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="receipts", db_constraint=False)
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="receipts", db_constraint=False, db_index=False
+    )
     device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     event = models.CharField(max_length=10, choices=ReceiptEventType.choices)
     channel = models.CharField(max_length=10, blank=True)
@@ -437,7 +455,7 @@ class ReceiptEvent(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["app", "-at"], name="receipt_app_at"),
+            models.Index(fields=["app", "at", "id"], name="receipt_app_time"),
             models.Index(fields=["message", "at"], name="receipt_message_at"),
         ]
 

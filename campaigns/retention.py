@@ -140,7 +140,7 @@ def messages_purge(
     pause = settings.PUSHDECK_RETENTION_PAUSE if pause is None else pause
     cutoff = now - timedelta(days=days)
     result = PurgeResult()
-    # App by app, oldest first, along message_app_created (no index of its own to keep up on
+    # App by app, oldest first, along message_app_time (no index of its own to keep up on
     # every insert of a big send).
     for app_id in App.objects.order_by("pk").values_list("pk", flat=True):
         while True:

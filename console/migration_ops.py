@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from django.contrib.postgres.operations import AddIndexConcurrently as _PgAddIndexConcurrently
 from django.contrib.postgres.operations import RemoveIndexConcurrently as _PgRemoveIndexConcurrently
-from django.db.migrations.operations import AddIndex, RemoveIndex
+from django.db.migrations.operations import AddIndex, AlterField, RemoveIndex, RunPython
+from django.db.migrations.operations.base import Operation
 
 
 class AddIndexConcurrently(_PgAddIndexConcurrently):
@@ -39,3 +40,79 @@ class RemoveIndexConcurrently(_PgRemoveIndexConcurrently):
         if schema_editor.connection.vendor == "postgresql":
             return super().database_backwards(app_label, schema_editor, from_state, to_state)
         return RemoveIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
+
+
+class DropFieldIndexConcurrently(Operation):
+    """A foreign key stops having its own index (``db_index=False``) when a composite index
+    that leads with the column serves it: the model state changes as AlterField would, and
+    the index Django made for the column is dropped CONCURRENTLY on PostgreSQL (plainly
+    elsewhere). Backwards builds it again. The migration must be non-atomic."""
+
+    reversible = True
+
+    def __init__(self, model_name: str, name: str, field):
+        self.model_name = model_name
+        self.name = name
+        self.field = field
+
+    def deconstruct(self):
+        return self.__class__.__name__, [], {"model_name": self.model_name, "name": self.name, "field": self.field}
+
+    def state_forwards(self, app_label, state):
+        AlterField(self.model_name, self.name, self.field).state_forwards(app_label, state)
+
+    def _index(self, app_label, schema_editor, state):
+        model = state.apps.get_model(app_label, self.model_name)
+        field = model._meta.get_field(self.name)
+        table = model._meta.db_table
+        return model, field, schema_editor._create_index_name(table, [field.column], suffix="")
+
+    def _concurrently(self, schema_editor) -> str:
+        return "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        _model, _field, name = self._index(app_label, schema_editor, from_state)
+        schema_editor.execute(
+            f"DROP INDEX {self._concurrently(schema_editor)}IF EXISTS {schema_editor.quote_name(name)}"
+        )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        model, field, name = self._index(app_label, schema_editor, to_state)
+        schema_editor.execute(
+            f"CREATE INDEX {self._concurrently(schema_editor)}IF NOT EXISTS {schema_editor.quote_name(name)} "
+            f"ON {schema_editor.quote_name(model._meta.db_table)} ({schema_editor.quote_name(field.column)})"
+        )
+
+    def describe(self):
+        return f"Drop the own index of {self.model_name}.{self.name}"
+
+    @property
+    def migration_name_fragment(self):
+        return f"drop_index_{self.model_name.lower()}_{self.name.lower()}"
+
+
+def _build(sql: str):
+    def apply(apps, schema_editor):
+        concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
+        schema_editor.execute(sql.format(concurrently=concurrently))
+
+    return apply
+
+
+def _drop(name: str):
+    def apply(apps, schema_editor):
+        concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
+        schema_editor.execute(f"DROP INDEX {concurrently}IF EXISTS {schema_editor.quote_name(name)}")
+
+    return apply
+
+
+def add_raw_index(name: str, sql: str) -> RunPython:
+    """An index with no model state (a storage detail of raw list queries), built
+    CONCURRENTLY on PostgreSQL. ``sql`` is its CREATE INDEX written with ``{concurrently}``."""
+    return RunPython(_build(sql), _drop(name))
+
+
+def drop_raw_index(name: str, sql: str) -> RunPython:
+    """The reverse of add_raw_index: dropped forwards, built again backwards."""
+    return RunPython(_drop(name), _build(sql))

@@ -41,7 +41,7 @@ PAGE_SIZE = 50
 LIST_DAYS = 30
 # Shown in the message list by default; MULTIPLE only when searched, BROADCAST never
 # (broadcasts live in the task list). The same IN list is the predicate of the partial
-# index `message_list_default`, so PostgreSQL can use it.
+# index `message_list_time`, so PostgreSQL can use it.
 DEFAULT_LIST_TYPES = (PushType.SIMPLE, PushType.TEMPLATE, PushType.CONTINUOUS)
 SEARCH_LIST_TYPES = (*DEFAULT_LIST_TYPES, PushType.MULTIPLE)
 TASK_LIST_TYPES = tuple(PushType.values)
@@ -82,7 +82,7 @@ def _keyset_page(qs: QuerySet, *, cursor: str, column: str, size: int) -> Page:
     table = qs.model._meta.db_table
     after = decode_cursor(cursor)
     if after is not None:
-        # A row comparison walks the (…, column DESC, id DESC) index straight to the spot.
+        # A row comparison walks the (…, column, id) index, read backward, straight to the spot.
         qs = qs.extra(where=[f'("{table}"."{column}", "{table}"."id") < (%s, %s)'], params=[after[0], after[1]])
     rows = list(qs.order_by(f"-{column}", "-id")[: size + 1])
     next_cursor = ""
