@@ -97,6 +97,9 @@ def create_data(count: int, url: str, private_pem: str, public_pem: str) -> tupl
 
 
 def delete_data(app: App) -> None:
+    with connection.cursor() as cursor:  # statistics first (see bench/dispatch.py)
+        for model in (CallbackAttempt, Delivery, Message, Device):
+            cursor.execute(f'ANALYZE "{model._meta.db_table}"')
     for queryset in (
         CallbackAttempt.objects.filter(app=app),
         Delivery.objects.filter(message__app=app),

@@ -48,10 +48,10 @@ class AnyOf(models.Lookup):
             values = self.rhs  # already what the field would make of them
         else:
             values = [field.get_db_prep_value(v, connection, prepared=False) for v in self.rhs]
+        if not values:  # as `__in=[]`: no query at all (PostgreSQL would still walk an index for it)
+            raise EmptyResultSet
         if connection.vendor == "postgresql":
             return f"{lhs} = ANY(%s::{array_type}[])", [*lhs_params, pg_array(values)]
-        if not values:
-            raise EmptyResultSet
         return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]
 
 

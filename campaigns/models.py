@@ -385,9 +385,11 @@ class Delivery(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["message", "device"], name="delivery_unique_message_device")]
+        # A state change rewrites the row into every index below (state is in their predicates,
+        # so no update is HOT): each index costs a write per delivery per step of its life.
+        # None is on state itself: the engine finds deliveries by key, by message or by device.
         indexes = [
             models.Index(fields=["device", "-created_at"], name="delivery_device_created"),
-            models.Index(fields=["state", "channel"], name="delivery_state_channel"),
             # Open deliveries of a message: "is this broadcast done?" stays cheap at 100k devices.
             models.Index(
                 fields=["message"],

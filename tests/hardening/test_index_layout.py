@@ -19,7 +19,13 @@ from tests.factories_campaigns import MessageFactory, PushTaskFactory, ReceiptEv
 
 pytestmark = pytest.mark.django_db
 
-HOT_TABLES = ("campaigns_message", "campaigns_pushtask", "campaigns_receiptevent", "campaigns_device")
+HOT_TABLES = (
+    "campaigns_message",
+    "campaigns_pushtask",
+    "campaigns_receiptevent",
+    "campaigns_device",
+    "campaigns_delivery",
+)
 
 
 def _indexes(table: str) -> list[tuple[str, bool, bool, list[str], list[bool]]]:
@@ -57,6 +63,20 @@ def test_time_indexes_are_ascending(table):
     for name, _unique, _partial, columns, desc in _indexes(table):
         if columns[0] == "app_id" and columns[1] in ("created_at", "at"):
             assert not any(desc), (name, columns, desc)
+
+
+def test_a_delivery_is_written_into_these_indexes_only():
+    """Each index of a delivery is written again at each change of its state (no update of it is
+    HOT): a new one must earn that. None is on state alone, which a batch's claim would intersect
+    with its key lookup and so read every open delivery of the send."""
+    assert {name for name, *_rest in _indexes("campaigns_delivery")} == {
+        "campaigns_delivery_pkey",
+        "delivery_unique_message_device",
+        "delivery_device_created",
+        "delivery_open_by_message",
+        "delivery_parked",
+        "delivery_sending",
+    }
 
 
 def _plans(captured, table: str) -> list[str]:
