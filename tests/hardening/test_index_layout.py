@@ -61,7 +61,7 @@ def test_no_index_of_a_write_hot_table_is_served_by_another(table):
 def test_time_indexes_are_ascending(table):
     """An index led by the app and then a time column takes each new row at the right edge."""
     for name, _unique, _partial, columns, desc in _indexes(table):
-        if columns[0] == "app_id" and columns[1] in ("created_at", "at"):
+        if columns[:1] == ["app_id"] and columns[1:2] in (["created_at"], ["at"]):
             assert not any(desc), (name, columns, desc)
 
 
