@@ -42,6 +42,10 @@ class RemoveIndexConcurrently(_PgRemoveIndexConcurrently):
         return RemoveIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
 
 
+def _concurrently(schema_editor) -> str:
+    return "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
+
+
 class DropFieldIndexConcurrently(Operation):
     """A foreign key stops having its own index (``db_index=False``) when a composite index
     that leads with the column serves it: the model state changes as AlterField would, and
@@ -67,24 +71,19 @@ class DropFieldIndexConcurrently(Operation):
         table = model._meta.db_table
         return model, field, schema_editor._create_index_name(table, [field.column], suffix="")
 
-    def _concurrently(self, schema_editor) -> str:
-        return "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
-
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         _model, _field, name = self._index(app_label, schema_editor, from_state)
-        schema_editor.execute(
-            f"DROP INDEX {self._concurrently(schema_editor)}IF EXISTS {schema_editor.quote_name(name)}"
-        )
+        schema_editor.execute(f"DROP INDEX {_concurrently(schema_editor)}IF EXISTS {schema_editor.quote_name(name)}")
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         model, field, name = self._index(app_label, schema_editor, to_state)
         schema_editor.execute(
-            f"CREATE INDEX {self._concurrently(schema_editor)}IF NOT EXISTS {schema_editor.quote_name(name)} "
+            f"CREATE INDEX {_concurrently(schema_editor)}IF NOT EXISTS {schema_editor.quote_name(name)} "
             f"ON {schema_editor.quote_name(model._meta.db_table)} ({schema_editor.quote_name(field.column)})"
         )
 
     def describe(self):
-        return f"Drop the own index of {self.model_name}.{self.name}"
+        return f"Drop the single-column index of {self.model_name}.{self.name}"
 
     @property
     def migration_name_fragment(self):
@@ -93,16 +92,14 @@ class DropFieldIndexConcurrently(Operation):
 
 def _build(sql: str):
     def apply(apps, schema_editor):
-        concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
-        schema_editor.execute(sql.format(concurrently=concurrently))
+        schema_editor.execute(sql.format(concurrently=_concurrently(schema_editor)))
 
     return apply
 
 
 def _drop(name: str):
     def apply(apps, schema_editor):
-        concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
-        schema_editor.execute(f"DROP INDEX {concurrently}IF EXISTS {schema_editor.quote_name(name)}")
+        schema_editor.execute(f"DROP INDEX {_concurrently(schema_editor)}IF EXISTS {schema_editor.quote_name(name)}")
 
     return apply
 
