@@ -54,16 +54,19 @@ class DropFieldIndexConcurrently(Operation):
 
     reversible = True
 
-    def __init__(self, model_name: str, name: str, field):
+    def __init__(self, model_name: str, name: str):
         self.model_name = model_name
         self.name = name
-        self.field = field
 
     def deconstruct(self):
-        return self.__class__.__name__, [], {"model_name": self.model_name, "name": self.name, "field": self.field}
+        return self.__class__.__name__, [], {"model_name": self.model_name, "name": self.name}
 
     def state_forwards(self, app_label, state):
-        AlterField(self.model_name, self.name, self.field).state_forwards(app_label, state)
+        field = state.models[app_label, self.model_name.lower()].fields[self.name]
+        _name, _path, args, kwargs = field.deconstruct()
+        AlterField(self.model_name, self.name, field.__class__(*args, **{**kwargs, "db_index": False})).state_forwards(
+            app_label, state
+        )
 
     def _index(self, app_label, schema_editor, state):
         model = state.apps.get_model(app_label, self.model_name)

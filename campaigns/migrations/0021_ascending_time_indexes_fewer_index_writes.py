@@ -13,7 +13,6 @@ Every index is built before the one it replaces is dropped, both CONCURRENTLY on
 PostgreSQL: the lists keep an index throughout, and writes are never blocked.
 """
 
-import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
@@ -97,52 +96,10 @@ class Migration(migrations.Migration):
             "CREATE INDEX {concurrently}IF NOT EXISTS task_list_default ON campaigns_pushtask "
             f"(app_id, created_at DESC, id DESC) WHERE {TASK_LIST}",
         ),
-        DropFieldIndexConcurrently(
-            model_name="pushtask",
-            name="app",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="tasks",
-                to="console.app",
-            ),
-        ),
-        DropFieldIndexConcurrently(
-            model_name="pushtask",
-            name="created_by",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to=settings.AUTH_USER_MODEL,
-            ),
-        ),
-        DropFieldIndexConcurrently(
-            model_name="pushtask",
-            name="approved_by",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="+",
-                to=settings.AUTH_USER_MODEL,
-            ),
-        ),
-        DropFieldIndexConcurrently(
-            model_name="pushtask",
-            name="template_version",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="tasks",
-                to="templates_app.templateversion",
-            ),
-        ),
+        DropFieldIndexConcurrently(model_name="pushtask", name="app"),
+        DropFieldIndexConcurrently(model_name="pushtask", name="created_by"),
+        DropFieldIndexConcurrently(model_name="pushtask", name="approved_by"),
+        DropFieldIndexConcurrently(model_name="pushtask", name="template_version"),
         # Receipts: one index on (app, at, id) in place of three on app.
         AddIndexConcurrently(
             model_name="receiptevent",
@@ -154,30 +111,8 @@ class Migration(migrations.Migration):
             "CREATE INDEX {concurrently}IF NOT EXISTS receipt_app_at_id ON campaigns_receiptevent "
             "(app_id, at DESC, id DESC)",
         ),
-        DropFieldIndexConcurrently(
-            model_name="receiptevent",
-            name="app",
-            field=models.ForeignKey(
-                db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="console.app"
-            ),
-        ),
-        DropFieldIndexConcurrently(
-            model_name="receiptevent",
-            name="message",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="receipts",
-                to="campaigns.message",
-            ),
-        ),
+        DropFieldIndexConcurrently(model_name="receiptevent", name="app"),
+        DropFieldIndexConcurrently(model_name="receiptevent", name="message"),
         # Devices: the unique (app, device_id) serves every lookup by app.
-        DropFieldIndexConcurrently(
-            model_name="device",
-            name="app",
-            field=models.ForeignKey(
-                db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="devices", to="console.app"
-            ),
-        ),
+        DropFieldIndexConcurrently(model_name="device", name="app"),
     ]
