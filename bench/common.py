@@ -94,7 +94,9 @@ def group_cpu_seconds(pgid: int) -> float:
 
 
 def command_cpu(name: str) -> dict[int, float]:
-    """CPU seconds (user + system) of each live process whose command is `name` (e.g. postgres)."""
+    """CPU seconds (user + system) of each live process whose command is `name` (e.g. postgres),
+    with that of its children that ended: PostgreSQL's backends of closed connections (a worker
+    connects per task) and its autovacuum workers count in the postmaster's."""
     found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -106,13 +108,13 @@ def command_cpu(name: str) -> dict[int, float]:
             fields = _stat_fields(entry)
         except OSError:
             continue
-        found[int(entry)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        found[int(entry)] = sum(int(v) for v in fields[11:15]) / CLOCK_TICKS  # utime, stime, cutime, cstime
     return found
 
 
 def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU spent between two `command_cpu` readings by the processes alive at the second (a process
-    that ended meanwhile is not counted: its time is lost with it)."""
+    that ended meanwhile counts in its parent's, when that parent is one of them)."""
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 

@@ -30,7 +30,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from campaigns.codes import status_text
-from campaigns.models import CallbackAttempt, Delivery, MessageState, Platform
+from campaigns.lookups import Many
+from campaigns.models import CallbackAttempt, Delivery, Device, Message, MessageState, Platform
 from console.keys import rsa_sign
 from console.models import KeyConfig
 from console.security import outbound
@@ -135,7 +136,42 @@ _ATTEMPT_FIELDS = (
     "succeeded",
     "at",
 )
-_FIELDS = ("pk", "message_id", "state", "status", "message__target_id", "device__device_id", "device__platform")
+
+
+def _receipt_rows(app_id: int, delivery_ids: list[int]) -> list[tuple]:
+    """(pk, message_id, state, status, target_id, device_id, platform) of these deliveries of
+    the app, by delivery id.
+
+    Three reads by primary key, joined here: one SQL join of the three tables was planned from
+    the statistics, and while a big send's rows were still unknown to them (a new install, the
+    first minute of a send) PostgreSQL led with the app's messages, walking every one of them
+    for each batch (370 ms for a batch of 200 in an app of 60,000 messages). A read by primary
+    key has no other plan. The app is checked here, not in SQL, for the same reason."""
+    deliveries = list(
+        Delivery.objects.filter(pk__any=Many(delivery_ids))
+        .order_by("pk")
+        .values_list("pk", "message_id", "state", "status", "device_id")
+    )
+    if not deliveries:
+        return []
+    messages = {
+        pk: target_id
+        for pk, owner, target_id in Message.objects.filter(
+            pk__any=Many(list({row[1] for row in deliveries}))
+        ).values_list("pk", "app_id", "target_id")
+        if owner == app_id
+    }
+    devices = {
+        pk: (device_id, platform)
+        for pk, device_id, platform in Device.objects.filter(
+            pk__any=Many(list({row[4] for row in deliveries}))
+        ).values_list("pk", "device_id", "platform")
+    }
+    return [
+        (pk, message_id, state, status, messages[message_id], *devices[device_pk])
+        for pk, message_id, state, status, device_pk in deliveries
+        if message_id in messages and device_pk in devices
+    ]
 
 
 def receipts_send(*, app_id: int, delivery_ids: list[int], attempt: int) -> BatchResult:
@@ -144,13 +180,11 @@ def receipts_send(*, app_id: int, delivery_ids: list[int], attempt: int) -> Batc
     keys = KeyConfig.objects.filter(app_id=app_id).first()
     if keys is None or not keys.callback_enabled or not keys.callback_url or not keys.console_private_key:
         return result
-    rows = list(
-        Delivery.objects.filter(pk__in=delivery_ids, message__app_id=app_id).order_by("pk").values_list(*_FIELDS)
-    )
+    rows = _receipt_rows(app_id, delivery_ids)
     # A receipt this attempt already logged was POSTed by an earlier run of this batch (a task
     # delivered again): it is not sent twice.
     logged = set(
-        CallbackAttempt.objects.filter(delivery_id__in=[row[0] for row in rows], attempt=attempt).values_list(
+        CallbackAttempt.objects.filter(delivery_id__any=Many([row[0] for row in rows]), attempt=attempt).values_list(
             "delivery_id", flat=True
         )
     )

@@ -10,11 +10,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from campaigns.delivery import receipts
 from campaigns.delivery.receipts import _quote_sign, _sign_slot, receipt_post, receipts_send
 from campaigns.delivery.tasks import send_receipts
-from campaigns.models import CallbackAttempt, Delivery, MessageState, TargetType
+from campaigns.models import CallbackAttempt, Delivery, Message, MessageState, TargetType
 from console.celery import app as celery_app
 from console.keys import generate_rsa_pair, rsa_verify, urlsafe_b64
 from console.models import KeyConfig
@@ -347,3 +349,56 @@ def test_one_batch_run_twice_at_the_same_moment_posts_each_receipt_once(app, gat
     assert all(hit["valid"] for hit in server.received)
     assert CallbackAttempt.objects.count() == 10
     assert len(runs) == 3, runs
+
+
+@pytest.mark.django_db
+def test_a_batch_posts_only_the_receipts_of_its_own_app(app, other_app, gateways, signing):
+    server = CallbackServer(signing)
+    try:
+        ids = _accepted_deliveries(app, "own", 3)
+        enable_callback(app, server.url)
+        stranger = Delivery.objects.select_related("message").get(pk=ids[0]).message
+        Message.objects.filter(pk=stranger.pk).update(app=other_app)  # as if another app's delivery
+        assert sorted(receipts_send(app_id=app.pk, delivery_ids=ids, attempt=1).sent) == sorted(ids[1:])
+    finally:
+        server.close()
+    assert sorted(hit["body"]["msgId"] for hit in server.received) == sorted(
+        str(m) for m in Delivery.objects.filter(pk__in=ids[1:]).values_list("message_id", flat=True)
+    )
+    assert all(hit["valid"] for hit in server.received)
+
+
+@pytest.mark.django_db
+def test_a_batch_is_read_by_primary_keys_even_when_the_statistics_say_the_tables_are_empty(app, gateways):
+    """Statistics taken on empty tables, then a big send's rows: the batch's reads must not walk
+    the app's messages (a join planned from such statistics did, for every batch)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the plans are PostgreSQL's")
+    ids = _accepted_deliveries(app, "plan", 2)
+    with connection.cursor() as cursor:
+        for table in ("campaigns_message", "campaigns_delivery", "campaigns_device"):
+            cursor.execute(f"ANALYZE {table}")
+        # Then 30,000 more messages of the app that the statistics know nothing of.
+        cursor.execute(
+            "INSERT INTO campaigns_message (app_id, task_id, customer_msg_id, push_type, target_type, target_id, "
+            "platform, title, body, payload, created_at, expires_at, state, status, status_desc, "
+            "status_changed_at, channel) "
+            "SELECT m.app_id, m.task_id, 'bulk-' || i, m.push_type, m.target_type, m.target_id, m.platform, "
+            "m.title, m.body, m.payload, m.created_at, m.expires_at, m.state, m.status, m.status_desc, "
+            "m.status_changed_at, m.channel FROM campaigns_message m, generate_series(1, 30000) AS i "
+            "WHERE m.id = (SELECT message_id FROM campaigns_delivery WHERE id = %s)",
+            [ids[0]],
+        )
+    with CaptureQueriesContext(connection) as captured:
+        rows = receipts._receipt_rows(app.pk, ids)
+    assert sorted(row[0] for row in rows) == sorted(ids)
+    plans = []
+    with connection.cursor() as cursor:
+        for query in captured.captured_queries:
+            cursor.execute("EXPLAIN " + query["sql"])
+            plans.append("\n".join(line for (line,) in cursor.fetchall()))
+    for plan in plans:
+        # A table's own rows may be read whole when it is small; the messages never are.
+        assert "message_app" not in plan and "Seq Scan on campaigns_message" not in plan, plan
+        assert "Join" not in plan and "Nested Loop" not in plan, plan
+    assert len(plans) == 3  # deliveries, their messages, their devices
