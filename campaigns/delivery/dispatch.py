@@ -40,6 +40,7 @@ from campaigns.models import (
     TaskStatus,
     UserBinding,
 )
+from console.dbstats import freshen_statistics
 from console.health import credential_refused, credential_worked
 from console.rowsql import pg_array
 
@@ -121,6 +122,9 @@ def task_dispatch(*, task_id: int, now: datetime | None = None) -> list[dict]:
             task.status = TaskStatus.RUNNING
             task.started_at = task.started_at or now
             task.save(update_fields=["status", "started_at"])
+    # The send reads its messages and their devices at volume: plans from statistics that have
+    # not seen a big import or the task's own messages yet would read whole apps per chunk.
+    freshen_statistics(Message, Device)
     chunks: list[dict] = []
     # Only messages not handed to a chunk yet: QUEUED ones already are (a continuous batch
     # dispatches the task again; the previous batch's messages are not queued twice).
