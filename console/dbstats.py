@@ -4,11 +4,11 @@ PostgreSQL plans from what the last ANALYZE saw. After a bulk change (a device i
 file's messages, a table emptied and filled again) autovacuum catches up within a minute or
 so; until then a table of 100,000 rows may be planned as empty, and a lookup of 500 devices by
 id read every device of the app through another index (45 ms for each chunk of a send). Work
-about to touch such tables at volume calls `freshen_statistics()` first: it looks at two cheap
-signs (rows changed since the last ANALYZE, and how far the table's size has outgrown the size
-that ANALYZE saw) and analyzes only the tables that need it. ANALYZE reads a sample (about
-30,000 rows), not the table. It waits at most a moment for a lock (another ANALYZE or a VACUUM
-of the same table) and otherwise leaves it to that one.
+about to touch such tables at volume calls `freshen_statistics()` first: it looks at three cheap
+signs (rows changed since the last ANALYZE, how far the table's file has outgrown the size that
+ANALYZE saw, and a table ANALYZE saw emptied) and analyzes only the tables that need it.
+ANALYZE reads a sample (about 30,000 rows), not the table. It waits at most a moment for a lock
+(another ANALYZE or a VACUUM of the same table) and otherwise leaves it to that one.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ _STATE = """
     SELECT c.relname, coalesce(s.n_mod_since_analyze, 0), greatest(c.reltuples, 0), c.relpages,
            pg_relation_size(c.oid) / current_setting('block_size')::int
     FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
-    WHERE c.oid = ANY(%s::regclass[])
+    WHERE c.oid = ANY(%s::text[]::regclass[])
 """
 
 
@@ -42,7 +42,7 @@ def stale_tables(*models: type[Model]) -> list[str]:
         return []
     names = [model._meta.db_table for model in models]
     with connection.cursor() as cursor:
-        cursor.execute(_STATE, ["{" + ",".join(f'"{name}"' for name in names) + "}"])
+        cursor.execute(_STATE, [names])
         rows = cursor.fetchall()
     return [
         name
