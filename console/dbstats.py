@@ -59,8 +59,14 @@ def freshen_statistics(*models: type[Model], lock_wait: str = "2s") -> list[str]
     for name in stale_tables(*models):
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SET LOCAL lock_timeout = %s", [lock_wait])
+                # A local setting lasts to the end of the enclosing transaction, not of this
+                # savepoint: the caller's own lock timeout is put back once ANALYZE is done.
+                cursor.execute(
+                    "SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)", [lock_wait]
+                )
+                (before, _now) = cursor.fetchone()
                 cursor.execute(f'ANALYZE "{name}"')
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [before])
         except DatabaseError:  # another ANALYZE or VACUUM holds it: that one brings it up to date
             logger.info("statistics of %s left to the ANALYZE or VACUUM already running", name)
             continue

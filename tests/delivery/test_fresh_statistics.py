@@ -7,8 +7,10 @@ device of the app through another index. The dispatch analyzes the tables that l
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from campaigns.lookups import Many
 from campaigns.models import Device, Message, TargetType
@@ -79,3 +81,71 @@ def test_a_send_freshens_the_statistics_before_it_reads_its_devices(app, gateway
 
     assert _planned_rows("campaigns_device") >= BULK * 0.9
     assert [request.token for request in gateways.apns.requests] == ["ab" * 32]
+
+
+def _lock_timeout() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW lock_timeout")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_table_another_session_is_analyzing_is_left_to_it_and_the_callers_lock_timeout_is_kept(app, postgres):
+    _bulk_devices(app)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_analyze_lock():
+        # What a running ANALYZE or VACUUM holds: the lock a second ANALYZE waits for.
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("LOCK TABLE campaigns_device IN SHARE UPDATE EXCLUSIVE MODE")
+                locked.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_analyze_lock)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        with transaction.atomic():  # a caller's own transaction, with its own lock timeout
+            before = _lock_timeout()
+            assert freshen_statistics(Device, Message, lock_wait="200ms") == []  # gave up waiting, no error
+            assert _lock_timeout() == before
+            assert "campaigns_device" in stale_tables(Device)  # still due, and the transaction still usable
+    finally:
+        release.set()
+        holder.join(10)
+
+    with transaction.atomic():
+        assert freshen_statistics(Device, Message) == ["campaigns_device"]
+        assert _lock_timeout() == before  # set for the ANALYZE only, not for the rest of the transaction
+    assert _planned_rows("campaigns_device") >= BULK * 0.9
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sends_freshening_the_same_table_at_once_both_go_on(app, postgres):
+    _bulk_devices(app)  # committed: both sessions see the rows
+    start = threading.Barrier(2)
+    results, errors = [], []
+
+    def freshen():
+        try:
+            start.wait(10)
+            results.append(freshen_statistics(Device, Message))
+        except Exception as error:  # noqa: BLE001 - the test reports whatever either run raised
+            errors.append(error)
+        finally:
+            connection.close()
+
+    runs = [threading.Thread(target=freshen) for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(30)
+
+    assert errors == [] and len(results) == 2
+    # One analyzed; the other analyzed again after it or found nothing left to do.
+    assert ["campaigns_device"] in results and all(r in ([], ["campaigns_device"]) for r in results)
+    assert _planned_rows("campaigns_device") >= BULK * 0.9
+    assert stale_tables(Device, Message) == []
