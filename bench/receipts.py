@@ -36,6 +36,7 @@ import redis  # noqa: E402
 from common import (  # noqa: E402
     command_cpu,
     cpu_spent,
+    delete_run,
     group_cpu_seconds,
     machine_busy_seconds,
     process_cpu_seconds,
@@ -97,20 +98,13 @@ def create_data(count: int, url: str, private_pem: str, public_pem: str) -> tupl
 
 
 def delete_data(app: App) -> None:
-    with connection.cursor() as cursor:  # statistics first (see bench/dispatch.py)
-        for model in (CallbackAttempt, Delivery, Message, Device):
-            cursor.execute(f'ANALYZE "{model._meta.db_table}"')
-    for queryset in (
+    delete_run(
+        app,
         CallbackAttempt.objects.filter(app=app),
         Delivery.objects.filter(message__app=app),
         Message.objects.filter(app=app),
         Device.objects.filter(app=app),
-    ):
-        queryset._raw_delete(queryset.db)
-    app.delete()
-    with connection.cursor() as cursor:
-        for model in (CallbackAttempt, Delivery, Message, Device):
-            cursor.execute(f'VACUUM ANALYZE "{model._meta.db_table}"')
+    )
 
 
 def main() -> None:
