@@ -6,12 +6,10 @@ Anyone can forge calls against a public AppKey: they must not fill the audit log
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.test import RequestFactory
 from django.utils import timezone
 
@@ -21,6 +19,7 @@ from console.security.api import API_REFUSALS, audit_refusal_summaries
 from console.security.models import ApiRateLimit, ApiRefusalWindow
 from console.security.views import api_ping
 from tests.apiclient import SignedClient, enable_server_api
+from tests.concurrency import at_the_same_moment
 
 PING = "/api/v1/ping"
 
@@ -126,21 +125,7 @@ def test_two_summary_runs_at_the_same_moment_write_each_summary_once(app):
             ApiRefusalWindow(app=None, app_key="", window=window, status=404, code=3007, reason="unknown", hits=7),
         ]
     )
-    barrier = threading.Barrier(2)
-    results = []
-
-    def run():
-        barrier.wait()
-        try:
-            results.append(audit_refusal_summaries())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_the_same_moment(audit_refusal_summaries)
     assert sum(results) == 2
     summaries = AuditEntry.objects.filter(action="api.refused.summary")
     assert sorted(e.summary["count"] for e in summaries) == [5, 7]
