@@ -59,17 +59,34 @@ def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence])
     return response
 
 
+# An Excel sheet holds at most 1,048,576 rows; a longer export goes on in further sheets.
+XLSX_SHEET_ROWS = 1_048_576
+
+
 def xlsx_response(
     filename: str, header: Sequence[str], rows: Iterable[Sequence], sheet: str = "Sheet1"
 ) -> FileResponse:
-    """Excel through openpyxl's write-only mode into a temporary file: memory stays bounded."""
+    """Excel through openpyxl's write-only mode into a temporary file: memory stays bounded.
+
+    Each sheet starts with the header; past a sheet's last row the export continues in
+    "<sheet> (2)", "<sheet> (3)" and so on, so no row is cut off.
+    """
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
-    worksheet = workbook.create_sheet(title=sheet[:31])
-    worksheet.append([str(h) for h in header])
+    header = [str(h) for h in header]
+    title = sheet[:31]
+    worksheet, used, number = None, XLSX_SHEET_ROWS, 0
     for row in rows:
+        if used >= XLSX_SHEET_ROWS:
+            number += 1
+            worksheet = workbook.create_sheet(title=title if number == 1 else f"{title[:24]} ({number})")
+            worksheet.append(header)
+            used = 1
         worksheet.append([_xlsx_value(v) for v in row])
+        used += 1
+    if worksheet is None:  # no rows: the header alone
+        workbook.create_sheet(title=title).append(header)
     handle = tempfile.TemporaryFile()
     workbook.save(handle)
     handle.seek(0)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from campaigns.models import Message
+from console import exports
 from console.models import AuditEntry
 from tests.factories_campaigns import MessageFactory, PushTaskFactory
 
@@ -48,6 +49,27 @@ def test_auditor_exports_message_history_as_csv_and_excel_audited_no_secrets(app
     sheet = load_workbook(BytesIO(b"".join(response.streaming_content))).active
     assert sheet.cell(2, 2).value == "cm-export"
     assert AuditEntry.objects.filter(action="messages.export", actor=auditor).count() == 2
+
+
+def test_an_excel_export_longer_than_a_sheet_goes_on_in_further_sheets(app, auditor, client_for, monkeypatch):
+    monkeypatch.setattr(exports, "XLSX_SHEET_ROWS", 4)  # Excel's 1,048,576, made small
+    for i in range(7):
+        MessageFactory(app=app, customer_msg_id=f"cm-{i}")
+    response = client_for(auditor).get(_url(app), _params("messages", "xlsx"))
+    book = load_workbook(BytesIO(b"".join(response.streaming_content)))
+    assert book.sheetnames == ["messages", "messages (2)", "messages (3)"]
+    sheets = [list(book[name].iter_rows(values_only=True)) for name in book.sheetnames]
+    assert [len(rows) for rows in sheets] == [4, 4, 2]  # each starts with the header
+    assert all(rows[0][:2] == ("Message id", "Customer message id") for rows in sheets)
+    ids = sorted(row[1] for rows in sheets for row in rows[1:])
+    assert ids == [f"cm-{i}" for i in range(7)]  # every row once
+
+
+def test_an_empty_excel_export_is_the_header_alone(app, auditor, client_for):
+    response = client_for(auditor).get(_url(app), _params("messages", "xlsx"))
+    book = load_workbook(BytesIO(b"".join(response.streaming_content)))
+    assert book.sheetnames == ["messages"]
+    assert [row[:2] for row in book.active.iter_rows(values_only=True)] == [("Message id", "Customer message id")]
 
 
 def test_task_list_export(app, channel_admin, client_for):
