@@ -27,10 +27,11 @@ import django  # noqa: E402
 
 django.setup()
 
+from common import analyze  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from campaigns.models import PushTask, SendUpload  # noqa: E402
+from campaigns.models import Message, PushTask, SendUpload, SendUploadRow  # noqa: E402
 from campaigns.sends import csvingest  # noqa: E402
 from console.models import App  # noqa: E402
 from templates_app.models import Template, TemplateVersion  # noqa: E402
@@ -134,9 +135,7 @@ def main() -> None:
         PushTask.objects.filter(app=app).delete()
         upload.delete()
         app.delete()
-        with connection.cursor() as cursor:  # no dead rows for the next run to pay for
-            cursor.execute("VACUUM ANALYZE campaigns_message")
-            cursor.execute("VACUUM ANALYZE campaigns_senduploadrow")
+        analyze(Message, SendUploadRow, vacuum=True)  # no dead rows for the next run to pay for
         path.unlink()
         workdir.rmdir()
 

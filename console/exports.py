@@ -75,18 +75,19 @@ def xlsx_response(
 
     workbook = Workbook(write_only=True)
     header = [str(h) for h in header]
-    title = sheet[:31]
-    worksheet, used, number = None, XLSX_SHEET_ROWS, 0
+
+    def new_sheet(title: str):
+        worksheet = workbook.create_sheet(title=title)
+        worksheet.append(header)
+        return worksheet
+
+    worksheet, used, number = new_sheet(sheet[:31]), 1, 1
     for row in rows:
-        if used >= XLSX_SHEET_ROWS:
+        if used == XLSX_SHEET_ROWS:
             number += 1
-            worksheet = workbook.create_sheet(title=title if number == 1 else f"{title[:24]} ({number})")
-            worksheet.append(header)
-            used = 1
+            worksheet, used = new_sheet(f"{sheet[:24]} ({number})"), 1
         worksheet.append([_xlsx_value(v) for v in row])
         used += 1
-    if worksheet is None:  # no rows: the header alone
-        workbook.create_sheet(title=title).append(header)
     handle = tempfile.TemporaryFile()
     workbook.save(handle)
     handle.seek(0)

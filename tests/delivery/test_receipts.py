@@ -20,6 +20,7 @@ from campaigns.models import CallbackAttempt, Delivery, Message, MessageState, T
 from console.celery import app as celery_app
 from console.keys import generate_rsa_pair, rsa_verify, urlsafe_b64
 from console.models import KeyConfig
+from tests.factories_campaigns import insert_messages
 from tests.fakes.http import ManyClientsServer
 
 from .conftest import make_device, make_task, run_task, wait_for
@@ -378,17 +379,8 @@ def test_a_batch_is_read_by_primary_keys_even_when_the_statistics_say_the_tables
     with connection.cursor() as cursor:
         for table in ("campaigns_message", "campaigns_delivery", "campaigns_device"):
             cursor.execute(f"ANALYZE {table}")
-        # Then 30,000 more messages of the app that the statistics know nothing of.
-        cursor.execute(
-            "INSERT INTO campaigns_message (app_id, task_id, customer_msg_id, push_type, target_type, target_id, "
-            "platform, title, body, payload, created_at, expires_at, state, status, status_desc, "
-            "status_changed_at, channel) "
-            "SELECT m.app_id, m.task_id, 'bulk-' || i, m.push_type, m.target_type, m.target_id, m.platform, "
-            "m.title, m.body, m.payload, m.created_at, m.expires_at, m.state, m.status, m.status_desc, "
-            "m.status_changed_at, m.channel FROM campaigns_message m, generate_series(1, 30000) AS i "
-            "WHERE m.id = (SELECT message_id FROM campaigns_delivery WHERE id = %s)",
-            [ids[0]],
-        )
+    # Then 30,000 more messages of the app that the statistics know nothing of.
+    insert_messages(Delivery.objects.get(pk=ids[0]).message.task, 1, 30_000)
     with CaptureQueriesContext(connection) as captured:
         rows = receipts._receipt_rows(app.pk, ids)
     assert sorted(row[0] for row in rows) == sorted(ids)

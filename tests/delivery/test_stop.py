@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 
 from campaigns.codes import PushStatus
@@ -14,25 +13,13 @@ from campaigns.delivery import dispatch
 from campaigns.delivery.tasks import deliver_task_stop
 from campaigns.models import Delivery, Message, MessageState, PushTask, StatusEvent, TargetType, TaskStatus
 from console.models import AuditEntry
+from tests.factories_campaigns import insert_messages
 
 from .conftest import make_device, make_task
 
 pytestmark = pytest.mark.django_db
 
 STOP_TASK = "campaigns.delivery.tasks.deliver_task_stop"
-
-
-def add_messages(task, n: int, *, state: str = MessageState.PENDING) -> None:
-    """n device-target messages of `task`, built in the database (generate_series), not in Python."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'INSERT INTO "{Message._meta.db_table}" (app_id, task_id, customer_msg_id, push_type, target_type, '
-            "target_id, platform, title, body, payload, created_at, expires_at, state, status, status_desc, "
-            "status_changed_at, channel) "
-            "SELECT %s, %s, 'big-' || g, 'MULTIPLE', 'device', 'dev-' || g, '', 't', 'b', '{}'::jsonb, now(), "
-            "now() + interval '1 day', %s, -1, '', now(), '' FROM generate_series(1, %s) g",
-            [task.app_id, task.pk, state, n],
-        )
 
 
 def test_stopping_a_big_running_send_answers_at_once_and_a_worker_cancels_it_in_batches(
@@ -50,7 +37,7 @@ def test_stopping_a_big_running_send_answers_at_once_and_a_worker_cancels_it_in_
         status=TaskStatus.RUNNING, finished_at=None, total_rows=50_002, succeeded=1, failed=0
     )
     big = 50_000
-    add_messages(task, big)
+    insert_messages(task, 1, big, customer_msg_id="'big-' || g")
     sent = []
     monkeypatch.setattr("celery.current_app.send_task", lambda name, args, **kw: sent.append((name, args)))
 
@@ -102,7 +89,7 @@ def test_reject_and_cancel_queue_the_cancellation_too(
         status=TaskStatus.AWAITING_APPROVAL,
         created_by=marketer,
     )
-    add_messages(waiting, 1_000)
+    insert_messages(waiting, 1, 1_000, customer_msg_id="'big-' || g")
     url = reverse("campaigns:send-task-reject", kwargs={"app_key": app.app_key, "task_id": waiting.pk})
     with django_capture_on_commit_callbacks(execute=True):
         assert client_for(channel_admin).post(url).status_code == 302

@@ -5,15 +5,13 @@ from datetime import timedelta
 from io import BytesIO
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
-from campaigns.models import Message
 from console import exports
 from console.models import AuditEntry
-from tests.factories_campaigns import MessageFactory, PushTaskFactory
+from tests.factories_campaigns import MessageFactory, PushTaskFactory, insert_messages
 
 pytestmark = pytest.mark.django_db
 
@@ -98,18 +96,21 @@ def test_bad_export_input_is_explained_and_not_audited(app, auditor, client_for)
 
 
 def _bulk_messages(task, first, last):
-    """Messages first..last of `task`, built in the database (generate_series), one a second back from now."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'INSERT INTO "{Message._meta.db_table}" (app_id, task_id, customer_msg_id, push_type, target_type, '
-            "target_id, platform, title, body, payload, created_at, expires_at, state, status, status_desc, "
-            "status_changed_at, channel) "
-            "SELECT %s, %s, 'bulk-' || lpad(g::text, 7, '0'), 'MULTIPLE', 'user', 'user-' || g, 'android', "
-            "'Weekly digest for you', '', '{}'::jsonb, now() - g * interval '1 second', "
-            "now() - g * interval '1 second' + interval '180 seconds', 'accepted', 2, '', now(), 'huawei' "
-            "FROM generate_series(%s, %s) g",
-            [task.app_id, task.pk, first, last],
-        )
+    """Accepted user-target messages, number n sent n seconds ago."""
+    insert_messages(
+        task,
+        first,
+        last,
+        target_type="'user'",
+        target_id="'user-' || g",
+        platform="'android'",
+        title="'Weekly digest for you'",
+        created_at="now() - g * interval '1 second'",
+        expires_at="now() - g * interval '1 second' + interval '180 seconds'",
+        state="'accepted'",
+        status="2",
+        channel="'huawei'",
+    )
 
 
 @pytest.mark.slow
