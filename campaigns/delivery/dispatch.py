@@ -2,8 +2,11 @@
 
 Idempotent by construction: deliveries are unique per (message, device) and created
 with ignore_conflicts; only deliveries still open are sent, and a recorded result is
-never sent again. A chunk redelivered after a worker died re-sends only the batch that
-was in flight, with the same push id (apns-id / collapse id).
+never sent again. A chunk of messages creates each gateway batch's deliveries just before
+the send, already claimed (the INSERT is the claim: a row another run created first is
+claimed, or not, by the usual conditional UPDATE). A chunk redelivered after a worker
+died re-sends only the batch that was in flight, with the same push id (apns-id /
+collapse id).
 """
 
 from __future__ import annotations
@@ -346,6 +349,12 @@ def _cancel(task, *, message_ids, message_id, device_ids, delivery_ids, reason: 
 
 
 def _create_deliveries(app, task, plan: ChannelPlan, *, message_ids, message_id, device_ids, now) -> list[OpenDelivery]:
+    """The deliveries this chunk may send, in (message, device) order.
+
+    A fan-out range creates all of its rows here (queued, in the caller's transaction that marks
+    the range done). A chunk of messages creates none: its sendable deliveries are inserted,
+    already claimed, batch by batch just before their send (OpenDelivery.pk is None until then),
+    so none of them is written twice before the gateway has answered."""
     open_states = [MessageState.PENDING, MessageState.QUEUED, MessageState.SENDING, MessageState.WAITING]
     if message_id is not None:
         message = Message.objects.filter(pk=message_id).first()
@@ -369,30 +378,51 @@ def _create_deliveries(app, task, plan: ChannelPlan, *, message_ids, message_id,
         unknown = [m.pk for m in messages if not devices.get(m.pk) and m.target_type != TargetType.USER]
         status.messages_wait_for_binding(unbound, now=now)
         status.messages_close(unknown, state=MessageState.FAILED, status=PushStatus.NONE, reason="device unknown")
-    rows = []
+    candidates = []
     for m in messages:
         silent = (m.payload or {}).get("display_type") == "silent"
         android_channel = (m.payload or {}).get("android_channel", "default")
         for device in devices.get(m.pk, []):
             route = plan.route(device, silent=silent, android_channel=android_channel)
-            rows.append((m.pk, device.pk, str(route.channel)))
-    _deliveries_insert(rows, now)
+            candidates.append(
+                OpenDelivery(None, str(route.channel), uuid.uuid4(), PushStatus.DEVICE_NOT_ONLINE, m, device)
+            )
+    if message_id is None:
+        # Rows an earlier run of these messages left queued (handed back when a channel was busy,
+        # re-opened after a worker died mid-send, a device since unbound) go as they are.
+        return _with_queued(candidates, message_ids=[m.pk for m in messages])
+    _deliveries_insert(candidates, state=MessageState.QUEUED, now=now)
     status.messages_mark_sending([m.pk for m in messages if devices.get(m.pk)], now=now)
-    qs = Delivery.objects.filter(state=MessageState.QUEUED)
-    if message_id is not None:
-        qs = qs.filter(message_id=message_id, device_id__any=Many(device_ids or []))
-    else:
-        qs = qs.filter(message_id__any=Many([m.pk for m in messages]))
+    qs = Delivery.objects.filter(
+        state=MessageState.QUEUED, message_id=message_id, device_id__any=Many(device_ids or [])
+    )
     return _open_deliveries(
         qs, messages={m.pk: m for m in messages}, devices={d.pk: d for ds in devices.values() for d in ds}
     )
+
+
+def _with_queued(candidates: list[OpenDelivery], *, message_ids: list[int]) -> list[OpenDelivery]:
+    """The candidates, with the queued rows these messages already have: a candidate whose row
+    exists takes its id and push id, a queued row no candidate names is added as it is."""
+    if not message_ids:
+        return candidates
+    queued = _open_deliveries(
+        Delivery.objects.filter(message_id__any=Many(message_ids), state=MessageState.QUEUED),
+        messages={c.message.pk: c.message for c in candidates},
+        devices={c.device.pk: c.device for c in candidates},
+    )
+    if not queued:
+        return candidates
+    by_pair = {(d.message.pk, d.device.pk): d for d in queued}
+    merged = [by_pair.pop((c.message.pk, c.device.pk), c) for c in candidates]
+    return merged + list(by_pair.values())
 
 
 @dataclass(slots=True)
 class OpenDelivery:
     """A delivery about to be sent: the few columns the send reads, with its message and device."""
 
-    pk: int
+    pk: int | None  # None: not created yet (a chunk of messages creates it with its batch's claim)
     channel: str
     push_id: uuid.UUID
     status: int
@@ -421,36 +451,101 @@ def _open_deliveries(qs, *, messages: dict[int, Message], devices: dict[int, Dev
     ]
 
 
-def _deliveries_insert(rows: list[tuple[int, int, str]], now: datetime) -> None:
-    """Create (message, device, channel) deliveries; existing ones are kept as they are (a chunk run
-    again after a crash). One INSERT from arrays instead of a model instance and 10 placeholders per row."""
-    if not rows:
-        return
+def _deliveries_insert(deliveries: list[OpenDelivery], *, state: str, now: datetime) -> list[OpenDelivery]:
+    """Create the rows of the deliveries that have none yet, in `state` (sending: claimed by this
+    run, first attempt). A row that already exists is kept as it is and its delivery keeps
+    pk None. Returns those created, with their ids set. One INSERT from arrays instead of a model
+    instance and 10 placeholders per row."""
+    new = [d for d in deliveries if d.pk is None]
+    if not new:
+        return []
+    claimed = state == MessageState.SENDING
     if connection.vendor != "postgresql":
-        Delivery.objects.bulk_create(
-            (Delivery(message_id=m, device_id=d, channel=c, created_at=now, updated_at=now) for m, d, c in rows),
-            ignore_conflicts=True,
-        )
-        return
+        with transaction.atomic():
+            created = []
+            for d in new:
+                row, fresh = Delivery.objects.get_or_create(
+                    message_id=d.message.pk,
+                    device_id=d.device.pk,
+                    defaults=dict(
+                        channel=d.channel,
+                        state=state,
+                        push_id=d.push_id,
+                        attempts=int(claimed),
+                        created_at=now,
+                        updated_at=now,
+                    ),
+                )
+                if fresh:
+                    d.pk, d.attempts = row.pk, row.attempts
+                    created.append(d)
+            return created
     sql = (
         f'INSERT INTO "{Delivery._meta.db_table}" (message_id, device_id, channel, state, status, gateway_reason, '
         "push_id, attempts, created_at, updated_at) "
-        "SELECT v.m, v.d, v.c, %s, %s, '', v.p, 0, %s, %s "
+        "SELECT v.m, v.d, v.c, %s, %s, '', v.p, %s, %s, %s "
         "FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], %s::uuid[]) AS v(m, d, c, p) "
-        "ON CONFLICT (message_id, device_id) DO NOTHING"
+        "ON CONFLICT (message_id, device_id) DO NOTHING RETURNING id, message_id, device_id"
     )
     params = [
-        str(MessageState.QUEUED.value),
+        str(state),
         int(PushStatus.DEVICE_NOT_ONLINE),
+        int(claimed),
         now,
         now,
-        pg_array([r[0] for r in rows]),
-        pg_array([r[1] for r in rows]),
-        pg_array([r[2] for r in rows]),
-        pg_array([uuid.uuid4() for _ in rows]),
+        pg_array([d.message.pk for d in new]),
+        pg_array([d.device.pk for d in new]),
+        pg_array([d.channel for d in new]),
+        pg_array([d.push_id for d in new]),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        ids = {(m, dev): pk for pk, m, dev in cursor.fetchall()}
+    created = []
+    for d in new:
+        pk = ids.get((d.message.pk, d.device.pk))
+        if pk is not None:
+            d.pk, d.attempts = pk, int(claimed)
+            created.append(d)
+    return created
+
+
+def _existing(deliveries: list[OpenDelivery]) -> list[OpenDelivery]:
+    """Deliveries whose insert met a row another run had created: each takes that row's id, push
+    id and status; those whose row is gone are left out."""
+    pairs = {(d.message.pk, d.device.pk): d for d in deliveries if d.pk is None}
+    if not pairs:
+        return [d for d in deliveries if d.pk is not None]
+    rows = Delivery.objects.filter(
+        message_id__any=Many(sorted({m for m, _ in pairs})), device_id__any=Many(sorted({dev for _, dev in pairs}))
+    ).values_list("pk", "message_id", "device_id", "push_id", "status")
+    for pk, m, dev, push_id, status_ in rows:
+        d = pairs.get((m, dev))
+        if d is not None:
+            d.pk, d.push_id, d.status = pk, push_id, status_
+    return [d for d in deliveries if d.pk is not None]
+
+
+def _materialize(deliveries: list[OpenDelivery], now: datetime) -> list[OpenDelivery]:
+    """Every delivery with a row (queued where this run creates it): for the paths that record a
+    result without a send, or hand the rest of a chunk to a later run."""
+    _deliveries_insert(deliveries, state=MessageState.QUEUED, now=now)
+    return _existing(deliveries)
+
+
+def _claim(batch: list[OpenDelivery]) -> list[OpenDelivery]:
+    """The deliveries of `batch` this run may send: rows it creates now (the INSERT is the claim)
+    and existing rows it moves from queued to sending, with their attempt counts."""
+    now = timezone.now()
+    claimed = {id(d) for d in _deliveries_insert(batch, state=MessageState.SENDING, now=now)}
+    others = _existing([d for d in batch if id(d) not in claimed])
+    if others:
+        attempts = status.deliveries_claim([d.pk for d in others], now=now)
+        for d in others:
+            if d.pk in attempts:
+                d.attempts = attempts[d.pk]
+                claimed.add(id(d))
+    return [d for d in batch if id(d) in claimed]
 
 
 def token_for(device: Device, channel: str) -> str:
@@ -493,29 +588,33 @@ def outgoing_push(delivery: OpenDelivery, app) -> OutgoingPush:
 
 def _send(app, plan: ChannelPlan, deliveries: list[OpenDelivery], *, final_attempt: bool, now) -> ChunkRetry:
     retry = ChunkRetry()
-    skipped: list[status.Outcome] = []
-    waiting: list[int] = []
+    skipped: list[tuple[OpenDelivery, str, int, int | None, str]] = []
+    waiting: list[OpenDelivery] = []
     groups: dict[tuple[str, str], list[OpenDelivery]] = defaultdict(list)
     block_reason = None
     for d in deliveries:
         device = d.device
         if d.message.is_expired(now):
-            skipped.append(status.Outcome(d.pk, MessageState.EXPIRED, d.status, reason="expired before sending"))
+            skipped.append((d, MessageState.EXPIRED, d.status, None, "expired before sending"))
         elif d.channel == Channel.SELF_BUILT:
-            waiting.append(d.pk)
+            waiting.append(d)
         elif device.token_dead_at is not None:
             # Counted, never silently dropped: the timeline says why.
             reason = f"{status.DEAD_TOKEN_REASON}: {device.token_dead_reason}"
-            skipped.append(status.Outcome(d.pk, MessageState.FAILED, PushStatus.TOKEN_DEAD, reason=reason))
+            skipped.append((d, MessageState.FAILED, PushStatus.TOKEN_DEAD, None, reason))
         elif d.channel == Channel.APNS and (
             block_reason if block_reason is not None else (block_reason := ios_send_block_reason(app, now=now))
         ):
             code = APNS_REASON_CODES["BadCertificate"]
-            skipped.append(status.Outcome(d.pk, MessageState.FAILED, code, code, f"BadCertificate: {block_reason}"))
+            skipped.append((d, MessageState.FAILED, code, code, f"BadCertificate: {block_reason}"))
         else:
             groups[(d.channel, device.package_name or app.android_package)].append(d)
-    status.deliveries_record(skipped, now=now)
-    status.deliveries_wait(waiting, now=now)
+    if skipped or waiting:
+        # Recorded without a send: their rows are created queued first (the status path needs them).
+        _materialize([d for d, *_ in skipped] + waiting, now)
+        outcomes = [status.Outcome(d.pk, state, code, gw, reason) for d, state, code, gw, reason in skipped if d.pk]
+        status.deliveries_record(outcomes, now=now)
+        status.deliveries_wait([d.pk for d in waiting if d.pk], now=now)
     pending = list(groups.items())
     for i, ((channel, package), group) in enumerate(pending):
         try:
@@ -525,7 +624,10 @@ def _send(app, plan: ChannelPlan, deliveries: list[OpenDelivery], *, final_attem
             reason = f"{channel} unavailable: {getattr(exc, 'reason', '') or exc}"[:200]
             logger.warning("app %s: %s", app.app_key, reason)
             status.deliveries_record(
-                [status.Outcome(d.pk, MessageState.FAILED, code or PushStatus.NONE, code, reason) for d in group]
+                [
+                    status.Outcome(d.pk, MessageState.FAILED, code or PushStatus.NONE, code, reason)
+                    for d in _materialize(group, now)
+                ]
             )
             continue
         # The factory owns the gateway and keeps its connections open for the next chunk.
@@ -534,7 +636,8 @@ def _send(app, plan: ChannelPlan, deliveries: list[OpenDelivery], *, final_attem
                 _send_group(gateway, app, group, retry, final_attempt=final_attempt)
         except SlotsBusy as busy:
             # The rows exist: the retry sends these deliveries, it does not build the chunk again.
-            unsent = [d.pk for _, rest in pending[i:] for d in rest] + retry.delivery_ids
+            rest = _materialize([d for _, group_ in pending[i:] for d in group_], now)
+            unsent = [d.pk for d in rest] + retry.delivery_ids
             raise SlotsBusy(busy.key, delivery_ids=unsent) from None
     return retry
 
@@ -558,12 +661,9 @@ def _send_group(gateway: Gateway, app, group: list[OpenDelivery], retry: ChunkRe
         batch = group[start : start + size]
         if start and _stopped_meanwhile(batch[0].message.task_id, group[start:]):
             return
-        claimed = status.deliveries_claim([d.pk for d in batch])
-        batch = [d for d in batch if d.pk in claimed]
+        batch = _claim(batch)
         if not batch:
             continue
-        for d in batch:
-            d.attempts = claimed[d.pk]
         pushes = [outgoing_push(d, app) for d in batch]
         try:
             results = gateway.send_batch(pushes)
@@ -605,7 +705,9 @@ def _stopped_meanwhile(task_id: int, rest: list[OpenDelivery]) -> bool:
     task = PushTask.objects.filter(pk=task_id, status__in=STOPPED).first()
     if task is None:
         return False
-    _cancel(task, message_ids=None, message_id=None, device_ids=None, delivery_ids=[d.pk for d in rest])
+    # Rows not created yet: their messages are cancelled whole (no row of theirs is sent any more).
+    message_ids = sorted({d.message.pk for d in rest if d.pk is None})
+    _cancel(task, message_ids=message_ids, message_id=None, device_ids=None, delivery_ids=[d.pk for d in rest if d.pk])
     return True
 
 
