@@ -55,6 +55,32 @@ logger = logging.getLogger(__name__)
 
 CREDENTIAL_RECHECK_SECONDS = 60.0
 STOPPED = {TaskStatus.STOPPED, TaskStatus.CANCELLED}
+# The columns a send reads of its messages and devices (routing, the push, the checks before it):
+# a chunk builds hundreds of each, and the rest (timestamps above all) cost more to load than to send.
+SEND_MESSAGE_FIELDS = (
+    "task_id",
+    "target_type",
+    "target_id",
+    "platform",
+    "title",
+    "body",
+    "payload",
+    "expires_at",
+    "state",
+)
+SEND_DEVICE_FIELDS = (
+    "app_id",
+    "device_id",
+    "platform",
+    "package_name",
+    "vendor",
+    "vendor_token",
+    "apns_token",
+    "apns_environment",
+    "fcm_token",
+    "token_dead_at",
+    "token_dead_reason",
+)
 
 
 @dataclass
@@ -185,7 +211,9 @@ def _devices_by_message(app, messages: list[Message]) -> dict[int, list[Device]]
     found: dict[int, list[Device]] = defaultdict(list)
     device_targets = [m for m in messages if m.target_type in DEVICE_TARGETS]
     if device_targets:
-        devices = Device.objects.filter(app=app, device_id__any=Many([m.target_id for m in device_targets]))
+        devices = Device.objects.filter(app=app, device_id__any=Many([m.target_id for m in device_targets])).only(
+            *SEND_DEVICE_FIELDS
+        )
         by_id = {d.device_id: d for d in devices}
         for m in device_targets:
             device = by_id.get(m.target_id)
@@ -361,9 +389,13 @@ def _create_deliveries(app, task, plan: ChannelPlan, *, message_ids, message_id,
         if message is None or message.state not in open_states:
             return []
         messages = [message]
-        devices = {message.pk: list(Device.objects.filter(pk__any=Many(device_ids or [])))}
+        devices = {message.pk: list(Device.objects.filter(pk__any=Many(device_ids or [])).only(*SEND_DEVICE_FIELDS))}
     else:
-        messages = list(Message.objects.filter(pk__any=Many(message_ids or []), state__in=open_states).order_by("pk"))
+        messages = list(
+            Message.objects.filter(pk__any=Many(message_ids or []), state__in=open_states)
+            .only(*SEND_MESSAGE_FIELDS)
+            .order_by("pk")
+        )
         expired = [m.pk for m in messages if m.is_expired(now)]
         if expired:
             status.messages_close(
@@ -441,10 +473,10 @@ def _open_deliveries(qs, *, messages: dict[int, Message], devices: dict[int, Dev
     rows = list(qs.order_by("pk").values_list("pk", "message_id", "device_id", "channel", "push_id", "status"))
     missing_messages = {r[1] for r in rows} - messages.keys()
     if missing_messages:
-        messages = {**messages, **Message.objects.in_bulk(list(missing_messages))}
+        messages = {**messages, **Message.objects.only(*SEND_MESSAGE_FIELDS).in_bulk(list(missing_messages))}
     missing_devices = {r[2] for r in rows} - devices.keys()
     if missing_devices:
-        devices = {**devices, **Device.objects.in_bulk(list(missing_devices))}
+        devices = {**devices, **Device.objects.only(*SEND_DEVICE_FIELDS).in_bulk(list(missing_devices))}
     return [
         OpenDelivery(pk, channel, push_id, status_, messages[message_pk], devices[device_pk])
         for pk, message_pk, device_pk, channel, push_id, status_ in rows
@@ -702,9 +734,9 @@ def _credential_health(gateway: Gateway, app, results: list[GatewayResult]) -> N
 
 def _stopped_meanwhile(task_id: int, rest: list[OpenDelivery]) -> bool:
     """A stop between two gateway batches of a chunk: the rest is cancelled, not sent."""
-    task = PushTask.objects.filter(pk=task_id, status__in=STOPPED).first()
-    if task is None:
+    if not PushTask.objects.filter(pk=task_id, status__in=STOPPED).exists():
         return False
+    task = PushTask.objects.get(pk=task_id)
     # Rows not created yet: their messages are cancelled whole (no row of theirs is sent any more).
     message_ids = sorted({d.message.pk for d in rest if d.pk is None})
     _cancel(task, message_ids=message_ids, message_id=None, device_ids=None, delivery_ids=[d.pk for d in rest if d.pk])

@@ -285,14 +285,14 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
                 )
             )
         _set_recorded(rows, now)
-        copy_insert(StatusEvent, _EVENT_FIELDS, events)
-        copy_insert(ReceiptEvent, _RECEIPT_FIELDS, receipts)
         direct = [d for d in rows if d.target_type in DEVICE_TARGETS and d.target_id]
         if connection.vendor == "postgresql" and direct:
-            _messages_finish_direct(direct, now)
+            events += _messages_finish_direct(direct, now)
             done = {d.message_id for d in direct}
         else:
             done = set()
+        copy_insert(StatusEvent, _EVENT_FIELDS, events)
+        copy_insert(ReceiptEvent, _RECEIPT_FIELDS, receipts)
         messages_refresh({d.message_id for d in rows} - done, now=now)
         if callbacks:
             _enqueue_callbacks(rows[0].app_id, callbacks)
@@ -318,10 +318,11 @@ def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = Non
     return len(rows)
 
 
-def _messages_finish_direct(rows: list[_Recorded], now: datetime) -> None:
+def _messages_finish_direct(rows: list[_Recorded], now: datetime) -> list[tuple]:
     """A device-target message has exactly one delivery: its final state is that delivery's.
 
     One UPDATE ... FROM unnest(arrays) guarded by the open states, so a final message never changes.
+    Returns the timeline rows (_EVENT_FIELDS order) of the messages it changed, for the caller's COPY.
     """
     table = Message._meta.db_table
     ids, states, statuses, descs, channels = [], [], [], [], []
@@ -341,15 +342,11 @@ def _messages_finish_direct(rows: list[_Recorded], now: datetime) -> None:
         arrays = (ids, states, statuses, descs, channels, [str(s.value) for s in OPEN_STATES])
         cursor.execute(sql, [now, *map(pg_array, arrays)])
         changed = {row[0] for row in cursor.fetchall()}
-    copy_insert(
-        StatusEvent,
-        _EVENT_FIELDS,
-        (
-            (d.message_id, None, now, d.state, d.status, _desc(d.status, d.gateway_code, d.gateway_reason), d.channel)
-            for d in rows
-            if d.message_id in changed
-        ),
-    )
+    return [
+        (d.message_id, None, now, d.state, d.status, desc, d.channel)
+        for d, desc in zip(rows, descs, strict=True)
+        if d.message_id in changed
+    ]
 
 
 def _receipt(delivery: _Recorded, event: str, now: datetime) -> tuple:
@@ -360,8 +357,7 @@ def _receipt(delivery: _Recorded, event: str, now: datetime) -> tuple:
 def _enqueue_callbacks(app_id: int, delivery_ids: list[int]) -> None:
     from console.models import KeyConfig
 
-    keys = KeyConfig.objects.filter(app_id=app_id).only("callback_enabled", "callback_url").first()
-    if keys is None or not keys.callback_enabled or not keys.callback_url:
+    if not KeyConfig.objects.filter(app_id=app_id, callback_enabled=True).exclude(callback_url="").exists():
         return
     from .tasks import send_receipts
 
@@ -617,6 +613,8 @@ def deliveries_retrying(
     """A transient gateway error: back to the queue until `next_at`, with the gateway's answer on
     the timeline ("retrying, attempt n, next at t") and on the message while it waits. A wait
     longer than `park_after` seconds is parked in the database (next_attempt_at)."""
+    if not outcomes:
+        return
     now = now or timezone.now()
     by_id = {o.delivery_id: o for o in outcomes}
     with transaction.atomic():
@@ -680,6 +678,9 @@ def messages_close(
     message_ids: Iterable[int], *, state: str, status: int, reason: str = "", now: datetime | None = None
 ) -> int:
     """Final state for messages that have no delivery (no binding expired, cancelled, unknown device)."""
+    message_ids = list(message_ids)
+    if not message_ids:
+        return 0
     now = now or timezone.now()
     with transaction.atomic():
         messages = list(
@@ -732,6 +733,9 @@ def messages_cancel_undelivered(task_id: int, *, reason: str, limit: int, now: d
 
 def messages_wait_for_binding(message_ids: Iterable[int], *, now: datetime | None = None) -> int:
     """1 NoBindInfo: the user has no device yet; the message waits until a binding appears or it expires."""
+    message_ids = list(message_ids)
+    if not message_ids:
+        return 0
     now = now or timezone.now()
     with transaction.atomic():
         messages = list(

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns.codes import PushStatus
-from campaigns.delivery import dispatch
+from campaigns.delivery import dispatch, limits
 from campaigns.delivery.status import DEAD_TOKEN_REASON
 from campaigns.models import (
     Channel,
@@ -314,3 +316,44 @@ def test_outcomes_reach_the_prometheus_counters(app, gateways, client, settings)
         line for line in body.splitlines() if line.startswith("pushdeck_deliveries_total{") and 'channel="apns"' in line
     )
     assert 'outcome="accepted"' in line and float(line.rsplit(" ", 1)[1]) >= 2
+
+
+def _chunk_statements(app, prefix: str, n: int) -> int:
+    devices = [make_device(app, f"{prefix}{i:03d}", platform="ios") for i in range(n)]
+    task = make_task(app, [d.device_id for d in devices], target_type=TargetType.IOS_DEVICE)
+    (chunk,) = dispatch.task_dispatch(task_id=task.pk)
+    dispatch.chunks_enqueued([chunk])
+    with CaptureQueriesContext(connection) as captured:
+        dispatch.chunk_deliver(**chunk)
+    assert set(Message.objects.filter(task=task).values_list("state", flat=True)) == {MessageState.ACCEPTED}
+    return len(captured)
+
+
+def test_a_chunk_runs_the_same_statements_for_10_messages_as_for_200(app, gateways, settings):
+    # A column the send reads but did not load would cost a statement per message (a deferred field).
+    settings.PUSHDECK_GATEWAY_BATCH = 500
+    _chunk_statements(app, "first", 1)  # the first send also notes that the credential works
+    small, big = _chunk_statements(app, "few", 10), _chunk_statements(app, "many", 200)
+    assert small == big, (small, big)
+    assert len(gateways.apns_ids()) == 211
+
+
+def test_a_chunk_that_finds_its_channel_busy_hands_its_rows_to_the_retry_which_sends_each_once(
+    app, gateways, settings, clean_broker
+):
+    settings.PUSHDECK_CHANNEL_CONCURRENCY = 1
+    devices = [make_device(app, f"busy{i:02d}", platform="ios") for i in range(30)]
+    task = make_task(app, [d.device_id for d in devices], target_type=TargetType.IOS_DEVICE)
+    (chunk,) = dispatch.task_dispatch(task_id=task.pk)
+    dispatch.chunks_enqueued([chunk])
+    with limits.channel_slot(app.pk, Channel.APNS), pytest.raises(limits.SlotsBusy) as busy:
+        dispatch.chunk_deliver(**chunk)
+    rows = Delivery.objects.filter(message__task=task)
+    assert sorted(busy.value.delivery_ids) == sorted(rows.values_list("pk", flat=True)) and rows.count() == 30
+    assert set(rows.values_list("state", flat=True)) == {MessageState.QUEUED}, "built, not claimed"
+    assert gateways.apns_ids() == []
+    # The chunk comes back twice (the retry, and the original redelivered): every row goes once.
+    dispatch.chunk_deliver(task_id=task.pk, delivery_ids=busy.value.delivery_ids)
+    dispatch.chunk_deliver(**chunk)
+    assert sorted(gateways.apns_ids()) == sorted(str(p) for p in rows.values_list("push_id", flat=True))
+    assert set(Message.objects.filter(task=task).values_list("state", flat=True)) == {MessageState.ACCEPTED}
